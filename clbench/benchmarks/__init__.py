@@ -1,0 +1,1 @@
+"""Benchmarks shipped by the core (registered through the same hooks as plugins)."""

@@ -1,0 +1,259 @@
+"""The ``clbench`` command line (Click). User errors print one line and exit with status 2.
+
+Nothing here imports torch or Avalanche at module level: ``clbench --help``, ``list`` and
+``plugins`` stay light; ``run`` imports torch when it starts a run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from clbench import __version__
+from clbench.config import COMPONENT_SECTIONS, RunConfig, load_toml, resolve
+from clbench.errors import RunFailed, UserError
+from clbench.registry import KINDS, SECTION_OF_KIND
+
+LIST_KINDS = {"benchmarks": "benchmarks", "models": "models", "meta": "meta", "replay": "replay", "strategies": "strategies"}
+
+
+def _plugin_option(f: Any) -> Any:
+    return click.option(
+        "--plugin",
+        "plugins",
+        multiple=True,
+        metavar="MODULE",
+        help="Import MODULE as a plugin for this command (repeatable).",
+    )(f)
+
+
+def _host(ctx: click.Context, extra: tuple[str, ...] = ()) -> Any:
+    from clbench.plugins import make_plugin_host
+
+    root = ctx.find_root().params.get("plugins") or ()
+    return make_plugin_host(tuple(root) + tuple(extra))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="clbench")
+@_plugin_option
+def cli(plugins: tuple[str, ...]) -> None:
+    """Compare continual learners on shared task streams and metrics.
+
+    \b
+    clbench run --model dnc --meta maml --replay prioritized
+    clbench list models
+    clbench show RUN_ID
+    """
+
+
+@cli.command()
+@click.option("--benchmark", metavar="NAME", help="Benchmark (stream of tasks). Default: shifting-linear.")
+@click.option("--model", metavar="NAME", help="Model. Default: mlp.")
+@click.option("--meta", metavar="NAME", help="Meta-learner (update rule). Default: none.")
+@click.option("--replay", metavar="NAME", help="Replay buffer. Default: none.")
+@click.option("--strategy", metavar="NAME", help="A whole learner with its own loop (e.g. joint).")
+@click.option("--seed", type=int, default=None, help="Run seed (model init, data order, stream). Default: 0.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Set an option; SECTION is one of benchmark, model, meta, replay, strategy, train.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads for this run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_plugin_option
+@click.pass_context
+def run(ctx: click.Context, benchmark: str | None, model: str | None, meta: str | None, replay: str | None,
+        strategy: str | None, seed: int | None, sets: tuple[str, ...], config_file: str | None, results: str,
+        threads: int, as_json: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+    """Run one configuration, print its metrics and write its record."""
+    config = load_toml(config_file) if config_file else RunConfig()
+    for section, name in (("benchmark", benchmark), ("model", model), ("meta", meta), ("replay", replay),
+                          ("strategy", strategy)):
+        config.set_name(section, name)
+    if seed is not None:
+        config.seed = seed
+    for assignment in sets:
+        config.apply_set(assignment)
+    _check_results_dir(results)
+    host = _host(ctx, plugins)
+    resolved = resolve(config, host.registry)
+
+    from clbench.harness import execute
+
+    progress = None
+    if not quiet and not as_json and sys.stderr.isatty():
+        from clbench.progress import ProgressPlugin
+
+        progress = ProgressPlugin()
+        host.pm.register(progress, name="clbench.progress")
+    try:
+        result = execute(resolved, host, results=results, threads=threads)
+    finally:
+        if progress is not None:
+            progress.close()
+    record = result.record
+    if as_json:
+        click.echo(json.dumps(record, indent=1))
+    else:
+        _print_summary(record, result.path)
+    if result.note:
+        click.echo(f"clbench: {result.note}", err=True)
+    if record["status"] != "ok":
+        raise RunFailed(f"run {record['run_id']} failed: {record['error']}")
+
+
+def _check_results_dir(results: str) -> None:
+    path = Path(results)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--results {results!r} is a file; it must be a folder")
+    runs = path / "runs"
+    if runs.exists() and not runs.is_dir():
+        raise UserError(f"{str(runs)!r} is a file; clbench keeps run records in that folder")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _print_summary(record: dict[str, Any], path: Path | None) -> None:
+    cfg = record["config"]
+    parts = [f"{s}={cfg[s]['name']}" for s in COMPONENT_SECTIONS if cfg.get(s)]
+    click.echo(f"run {record['run_id']}  {record['status']}  {_fmt(record.get('duration_s'))} s  "
+               f"seed={record['seed']}  {' '.join(parts)}")
+    if record["status"] == "ok":
+        width = max(len(k) for k in record["metrics"])
+        click.echo(f"{'metric'.ljust(width)}  value")
+        for key, value in record["metrics"].items():
+            click.echo(f"{key.ljust(width)}  {_fmt(value)}")
+    for err in record.get("hook_errors") or []:
+        click.echo(f"warning: plugin {err['plugin']!r} failed in {err['hook']}: {err['error']}", err=True)
+    if path is not None:
+        click.echo(f"record: {path}")
+
+
+@cli.command("list")
+@click.argument("kind", required=False, type=click.Choice(list(LIST_KINDS)))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_plugin_option
+@click.pass_context
+def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """List registered components with descriptions and options."""
+    from clbench.options import describe_fields
+
+    registry = _host(ctx, plugins).registry
+    kinds = [kind] if kind else list(KINDS)
+    data: dict[str, list[dict[str, Any]]] = {}
+    for k in kinds:
+        data[k] = []
+        for comp in registry.components(k):
+            data[k].append({
+                "name": comp.name,
+                "description": comp.description,
+                "plugin": comp.plugin,
+                "available": comp.available,
+                "unavailable_reason": comp.unavailable_reason(),
+                "options": describe_fields(comp.options),
+            })
+    if as_json:
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
+    for k in kinds:
+        click.echo(f"{k} (--{SECTION_OF_KIND[k]} NAME):")
+        if not data[k]:
+            click.echo("  (none registered)")
+        for item in data[k]:
+            click.echo(f"  {item['name']:<18} {item['description']}  [{item['plugin']}]")
+            if not item["available"]:
+                click.echo(f"  {'':<18} unavailable: {item['unavailable_reason']}")
+            for opt in item["options"]:
+                default = json.dumps(opt["default"], default=str)
+                click.echo(f"  {'':<18}   {SECTION_OF_KIND[k]}.{opt['name']}={default}  ({opt['type']}) {opt['description']}")
+        click.echo("")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_plugin_option
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None:  # noqa: F811 - click name
+    """List plugins: source, version, hooks, and load errors."""
+    host = _host(ctx, plugins)
+    host.registry  # registration errors mark plugins as failed  # noqa: B018
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in host.infos], indent=1))
+        return
+    for info in host.infos:
+        version = info.version or "-"
+        click.echo(f"{info.name:<34} {info.status:<8} {version:<8} {info.source:<12} {info.module}")
+        if info.error:
+            click.echo(f"{'':<34} error: {info.error}")
+        if info.hooks:
+            click.echo(f"{'':<34} hooks: {', '.join(info.hooks)}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Results folder to look in.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+def show(run_id: str, results: str, as_json: bool) -> None:
+    """Show the record of RUN_ID (a unique prefix is enough)."""
+    from clbench.records import find_record, read_record
+
+    path = find_record(results, run_id)
+    record = read_record(path)
+    if record is None:
+        raise UserError(f"{str(path)!r} is not a readable clbench record")
+    if as_json:
+        click.echo(json.dumps(record, indent=1))
+        return
+    _print_summary(record, path)
+    if record.get("error"):
+        click.echo(f"error: {record['error']}")
+    matrix = record.get("accuracy_matrix") or []
+    if matrix:
+        click.echo("accuracy matrix (row i: after task i; column j: task j):")
+        click.echo("init  " + " ".join(f"{a:.2f}" for a in record.get("init_accuracy", [])))
+        for i, row in enumerate(matrix):
+            click.echo(f"{i:>4}  " + " ".join(f"{a:.2f}" for a in row))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="clbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("clbench: aborted", err=True)
+        return 130
+    except click.exceptions.UsageError as exc:
+        msg = exc.format_message().replace("\n", " ")
+        hint = f" (see 'clbench {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'clbench --help')"
+        click.echo(f"clbench: error: {msg}{hint}", err=True)
+        return 2
+    except click.exceptions.ClickException as exc:
+        click.echo(f"clbench: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except UserError as exc:
+        click.echo(f"clbench: error: {exc}", err=True)
+        return 2
+    except RunFailed as exc:
+        click.echo(f"clbench: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("clbench: interrupted", err=True)
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Run configuration: the TOML file, command-line overrides, validation and the canonical form.
+
+A :class:`RunConfig` names a component per section (benchmark, model, meta, replay, or a strategy)
+with raw options. :func:`resolve` validates every option against its component's schema and fills
+in defaults, giving the canonical config whose hash is the ``run_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from clbench.errors import UserError
+from clbench.options import Options, parse_value, validate_options
+from clbench.registry import KIND_OF_SECTION, Component, Registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COMPONENT_SECTIONS = ("benchmark", "model", "meta", "replay", "strategy")
+SET_SECTIONS = (*COMPONENT_SECTIONS, "train")
+DEFAULTS = {"benchmark": "shifting-linear", "model": "mlp", "meta": "none", "replay": "none", "strategy": None}
+
+
+class TrainConfig(Options):
+    """Training settings shared by every learner."""
+
+    epochs: int = Field(5, ge=1, description="epochs per task")
+    batch_size: int = Field(32, ge=1, description="samples per training batch")
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="optimiser (outer optimiser for meta-learners)")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    momentum: float = Field(0.0, ge=0, lt=1, description="sgd momentum")
+    weight_decay: float = Field(0.0, ge=0, description="L2 weight decay")
+    clip: float | None = Field(None, gt=0, description="clip gradient norm to this value; null = off")
+    lr_decay: float = Field(1.0, gt=0, le=1, description="multiply lr by this every lr_decay_every epochs")
+    lr_decay_every: int = Field(0, ge=0, description="epochs between lr decays, counted over the stream; 0 = off")
+    eval_batch_size: int = Field(1024, ge=1, description="batch size for evaluation")
+
+    @model_validator(mode="after")
+    def _decay_consistent(self) -> TrainConfig:
+        if self.lr_decay < 1.0 and self.lr_decay_every == 0:
+            raise ValueError("lr_decay < 1 needs lr_decay_every > 0")
+        return self
+
+
+@dataclass
+class RunConfig:
+    """An unvalidated run description: component names, raw options, train settings and seed."""
+
+    names: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULTS))
+    options: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in COMPONENT_SECTIONS})
+    train: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def set_name(self, section: str, name: str | None) -> None:
+        """Choose the component of ``section``; options given for another component are dropped."""
+        if name is None:
+            return
+        if self.names.get(section) != name:
+            self.options[section] = {}
+        self.names[section] = name
+
+    def apply_set(self, assignment: str) -> None:
+        """Apply one ``SECTION.KEY=VALUE`` override."""
+        if "=" not in assignment:
+            raise UserError(f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}")
+        lhs, value = assignment.split("=", 1)
+        section, _, key = lhs.strip().partition(".")
+        if section not in SET_SECTIONS or not key or "." in key:
+            raise UserError(f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}")
+        parsed = parse_value(value.strip())
+        if section == "train":
+            self.train[key] = parsed
+        else:
+            if section == "strategy" and not self.names.get("strategy"):
+                raise UserError(f"--set {assignment!r} needs a strategy: add --strategy NAME")
+            self.options[section][key] = parsed
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """Read a run config from TOML; errors are one-line :class:`UserError`s.
+
+    Layout: top-level ``seed``; a table per section with ``name`` and the options as keys, e.g.
+    ``[model]`` ``name = "dnc"`` ``memory_slots = 128``; ``[train]`` holds train settings.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {str(path)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    return config_from_dict(data, where=str(path))
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
+    """Build a :class:`RunConfig` from the TOML layout described in :func:`load_toml`."""
+    config = RunConfig()
+    allowed = ("seed", *SET_SECTIONS)
+    for key, value in data.items():
+        if key not in allowed:
+            raise UserError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+        if key == "seed":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise UserError(f"{where}: seed must be an integer, got {value!r}")
+            config.seed = value
+            continue
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: [{key}] must be a table")
+        if key == "train":
+            config.train.update(value)
+            continue
+        table = dict(value)
+        name = table.pop("name", None)
+        if name is not None and not isinstance(name, str):
+            raise UserError(f"{where}: [{key}] name must be a string, got {name!r}")
+        if name is None and key == "strategy":
+            raise UserError(f"{where}: [strategy] needs a name")
+        config.set_name(key, name)
+        config.options[key].update(table)
+    return config
+
+
+@dataclass
+class ResolvedConfig:
+    """A validated config: the components, their option objects, train settings and seed."""
+
+    components: dict[str, Component]
+    options: dict[str, Options]
+    train: TrainConfig
+    seed: int
+
+    def canonical(self) -> dict[str, Any]:
+        """All names and options with defaults filled, in a stable JSON-ready form."""
+        out: dict[str, Any] = {}
+        for section in COMPONENT_SECTIONS:
+            comp = self.components.get(section)
+            out[section] = None if comp is None else {"name": comp.name, "options": self.options[section].model_dump(mode="json")}
+        out["train"] = self.train.model_dump(mode="json")
+        out["seed"] = self.seed
+        return out
+
+    @property
+    def run_id(self) -> str:
+        """A stable hash of the canonical config (seed included)."""
+        return run_id_of(self.canonical())
+
+
+def run_id_of(canonical: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the canonical config as sorted, compact JSON."""
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def resolve(config: RunConfig, registry: Registry) -> ResolvedConfig:
+    """Validate names and options against the registry; raise :class:`UserError` on bad input."""
+    if not isinstance(config.seed, int) or config.seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {config.seed!r}")
+    train = validate_options("train", "settings", TrainConfig, config.train)
+    strategy = config.names.get("strategy")
+    if strategy:
+        for section in ("meta", "replay"):
+            if config.names.get(section) not in (None, "none"):
+                raise UserError(
+                    f"--strategy {strategy} brings its own training loop; it cannot be combined with "
+                    f"--{section} {config.names[section]} (use --{section} none)"
+                )
+    components: dict[str, Component] = {}
+    options: dict[str, Options] = {}
+    for section in COMPONENT_SECTIONS:
+        name = config.names.get(section)
+        if section == "strategy" and not name:
+            continue
+        if name is None:
+            raise UserError(f"no {section} chosen")
+        comp = registry.get(KIND_OF_SECTION[section], name)
+        reason = comp.unavailable_reason()
+        if reason:
+            raise UserError(f"{section} {name!r} is unavailable: {reason}")
+        components[section] = comp
+        options[section] = validate_options(section, name, comp.options, config.options.get(section, {}))
+    return ResolvedConfig(components, options, train, config.seed)

@@ -1,0 +1,245 @@
+"""The harness: builds a run's components, trains task by task, evaluates, and writes the record.
+
+For a stream of T tasks the harness evaluates every task's test split once before training
+(``init_accuracy``, for forward transfer) and after training on each task (row i of the accuracy
+matrix R). Lifecycle hooks are called around each phase; each phase is timed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clbench import __version__
+from clbench.config import ResolvedConfig
+from clbench.errors import UserError
+from clbench.metrics import CONVENTIONS, compute_all
+from clbench.plugins import PluginHost
+from clbench.records import SCHEMA_VERSION, read_record, record_path, write_atomic
+
+
+@dataclass
+class RunContext:
+    """What lifecycle hooks and strategy factories see of a run.
+
+    ``extras`` is saved in the record: hooks may add JSON-serialisable data under their own key.
+    """
+
+    config: ResolvedConfig
+    run_id: str
+    host: PluginHost
+    stream: Any = None
+    learner: Any = None
+    generator: Any = None
+    accuracy_matrix: list[list[float]] = field(default_factory=list)
+    init_accuracy: list[float] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    hook_errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def train(self) -> Any:
+        """The run's :class:`clbench.config.TrainConfig`."""
+        return self.config.train
+
+    def build_model(self) -> Any:
+        """Build the configured model for this run's stream (strategies call this)."""
+        comp, opts, s = self.config.components["model"], self.config.options["model"], self.stream
+        return comp.factory(opts, input_shape=tuple(s.input_shape), n_classes=s.n_classes, sequence_steps=s.sequence_steps)
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every plugin; failures are collected in ``hook_errors``."""
+        self.host.call_observers(hook, self.hook_errors, context=self, **kwargs)
+
+
+def versions(host: PluginHost) -> dict[str, Any]:
+    """Versions worth recording: clbench, torch, python and every loaded plugin."""
+    import torch
+
+    return {
+        "clbench": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "plugins": host.plugin_versions(),
+    }
+
+
+def _check_stream(stream: Any, name: str) -> None:
+    if not getattr(stream, "tasks", None):
+        raise ValueError(f"benchmark {name!r} produced no tasks")
+    for task in stream.tasks:
+        if task.train_x.shape[0] != task.train_y.shape[0] or task.test_x.shape[0] != task.test_y.shape[0]:
+            raise ValueError(f"benchmark {name!r}: task {task.id} has x and y of different lengths")
+        if tuple(task.train_x.shape[1:]) != tuple(stream.input_shape):
+            raise ValueError(f"benchmark {name!r}: task {task.id} inputs are not of shape {stream.input_shape}")
+
+
+def build_learner(ctx: RunContext) -> Any:
+    """The learner of a run: the strategy when one is named, else model x meta x replay."""
+    import torch
+
+    from clbench.training import ComposedLearner
+
+    cfg, stream = ctx.config, ctx.stream
+    torch.manual_seed(cfg.seed)
+    if "strategy" in cfg.components:
+        comp = cfg.components["strategy"]
+        return comp.factory(cfg.options["strategy"], context=ctx)
+    model = ctx.build_model()
+    meta = cfg.components["meta"].factory(cfg.options["meta"])
+    replay = cfg.components["replay"].factory(cfg.options["replay"], input_shape=tuple(stream.input_shape), train=cfg.train)
+    epoch_hook = None
+    if ctx.host.pm.hook.clbench_epoch_end.get_hookimpls():
+        def epoch_hook(task_index: int, epoch: int, loss: float) -> None:
+            ctx.notify("clbench_epoch_end", task_index=task_index, epoch=epoch, loss=loss)
+    return ComposedLearner(model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook)
+
+
+def evaluate_all(ctx: RunContext) -> list[float]:
+    """Test accuracy of the learner on every task of the stream, in order."""
+    from clbench.training import accuracy
+
+    learner, stream, bs = ctx.learner, ctx.stream, ctx.config.train.eval_batch_size
+    out = []
+    for index, task in enumerate(stream.tasks):
+        learner.eval_mode_for(index, stream)
+        out.append(accuracy(learner.predict, task.test_x, task.test_y, bs))
+    return out
+
+
+def execute(
+    config: ResolvedConfig,
+    host: PluginHost,
+    *,
+    results: str | Path | None = "results",
+    threads: int = 1,
+    extras: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run one configuration and return its record; write it under ``results`` (None: don't).
+
+    Bad input found while composing the run (before training) raises :class:`UserError` and
+    writes nothing. An error during the run gives a record with status ``failed`` and the reason;
+    a failed record never replaces a complete one already on disk.
+    """
+    import torch
+
+    run_id = config.run_id
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t_start = time.perf_counter()
+    ctx = RunContext(config=config, run_id=run_id, host=host, extras=dict(extras or {}))
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": "running",
+        "error": None,
+        "config": config.canonical(),
+        "seed": config.seed,
+        "versions": versions(host),
+        "accuracy_matrix": [],
+        "init_accuracy": [],
+        "metrics": {},
+        "metric_conventions": CONVENTIONS,
+        "timings": {},
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": None,
+        "runtime": {"threads": threads, "platform": platform.platform()},
+    }
+    timings: dict[str, Any] = {"train_s": [], "eval_s": []}
+    torch.set_num_threads(threads)
+    ctx.generator = torch.Generator().manual_seed(config.seed)
+
+    t0 = time.perf_counter()
+    try:
+        bench = config.components["benchmark"]
+        ctx.stream = bench.factory(config.options["benchmark"], seed=config.seed)
+        _check_stream(ctx.stream, bench.name)
+        ctx.learner = build_learner(ctx)
+    except UserError:
+        raise
+    except Exception as exc:
+        return _finish_failed(ctx, record, timings, exc, t_start, results)
+    timings["build_s"] = time.perf_counter() - t0
+
+    try:
+        ctx.notify("clbench_run_start")
+        t0 = time.perf_counter()
+        ctx.init_accuracy = evaluate_all(ctx)
+        timings["init_eval_s"] = time.perf_counter() - t0
+        ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
+        stats = []
+        for i in range(len(ctx.stream.tasks)):
+            ctx.notify("clbench_task_start", task_index=i)
+            t0 = time.perf_counter()
+            stats.append(ctx.learner.train_task(i, ctx.stream))
+            train_s = time.perf_counter() - t0
+            timings["train_s"].append(train_s)
+            ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
+            t0 = time.perf_counter()
+            row = evaluate_all(ctx)
+            timings["eval_s"].append(time.perf_counter() - t0)
+            ctx.accuracy_matrix.append(row)
+            ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
+        record["train_stats"] = stats
+        record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
+        record["status"] = "ok"
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as exc:
+        return _finish_failed(ctx, record, timings, exc, t_start, results)
+    return _finish(ctx, record, timings, t_start, results)
+
+
+def _finish_failed(
+    ctx: RunContext, record: dict, timings: dict, exc: BaseException, t_start: float, results: Any
+) -> RunResult:
+    record["status"] = "failed"
+    record["error"] = f"{type(exc).__name__}: {exc}".strip()
+    record["traceback"] = traceback.format_exc()
+    return _finish(ctx, record, timings, t_start, results)
+
+
+@dataclass
+class RunResult:
+    """A finished run: its record, where it was written (None: not written) and why not."""
+
+    record: dict[str, Any]
+    path: Path | None
+    note: str | None = None
+
+
+def _serialisable_extras(ctx: RunContext) -> dict[str, Any]:
+    out = {}
+    for key, value in ctx.extras.items():
+        try:
+            json.dumps(value, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            ctx.hook_errors.append({"plugin": str(key), "hook": "extras", "error": f"not JSON-serialisable: {exc}"})
+            continue
+        out[key] = value
+    return out
+
+
+def _finish(ctx: RunContext, record: dict, timings: dict, t_start: float, results: Any) -> RunResult:
+    record["accuracy_matrix"] = ctx.accuracy_matrix
+    record["init_accuracy"] = ctx.init_accuracy
+    if ctx.stream is not None:
+        record["benchmark_info"] = dict(getattr(ctx.stream, "info", {}) or {})
+    ctx.notify("clbench_run_end", record=record)
+    timings["total_s"] = time.perf_counter() - t_start
+    record["timings"] = timings
+    record["duration_s"] = timings["total_s"]
+    record["extras"] = _serialisable_extras(ctx)
+    record["hook_errors"] = ctx.hook_errors
+    if results is None:
+        return RunResult(record, None)
+    path = record_path(results, ctx.run_id)
+    existing = read_record(path)
+    if record["status"] != "ok" and existing is not None and existing.get("status") == "ok":
+        return RunResult(record, None, f"not written: a complete record already exists at {path}")
+    write_atomic(path, record)
+    return RunResult(record, path)

@@ -1,0 +1,132 @@
+"""The component registry: per kind, name -> factory, description, options schema, plugin."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from clbench.errors import UserError
+from clbench.options import NoOptions, Options
+
+#: Component kinds, in the order ``clbench list`` shows them, with the CLI's singular names.
+KINDS: dict[str, str] = {
+    "benchmarks": "benchmark",
+    "models": "model",
+    "meta": "meta-learner",
+    "replay": "replay",
+    "strategies": "strategy",
+}
+
+#: The config section (and ``--set`` prefix) that selects a component of each kind.
+SECTION_OF_KIND = {"benchmarks": "benchmark", "models": "model", "meta": "meta", "replay": "replay", "strategies": "strategy"}
+KIND_OF_SECTION = {v: k for k, v in SECTION_OF_KIND.items()}
+
+
+class DuplicateComponentError(Exception):
+    """Two plugins registered the same name for one kind."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: its factory, one-line description, options schema and origin."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    options: type[Options]
+    plugin: str
+    requires: tuple[str, ...] = ()
+    install_hint: str | None = None
+
+    def missing_requirements(self) -> list[str]:
+        """Modules in ``requires`` that cannot be found (checked without importing them)."""
+        missing = []
+        for module in self.requires:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(module)
+        return missing
+
+    @property
+    def available(self) -> bool:
+        """True when every required module is installed."""
+        return not self.missing_requirements()
+
+    def unavailable_reason(self) -> str | None:
+        """Why the component cannot run here, with the install command; None when it can."""
+        missing = self.missing_requirements()
+        if not missing:
+            return None
+        hint = f"; install with: {self.install_hint}" if self.install_hint else ""
+        return f"needs {', '.join(missing)}, which is not installed{hint}"
+
+
+@dataclass
+class Registry:
+    """Name -> :class:`Component`, per kind. Built by :class:`clbench.plugins.PluginHost`."""
+
+    _items: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    #: Plugins that failed to load, name -> error, so lookups can mention them.
+    broken_plugins: dict[str, str] = field(default_factory=dict)
+
+    def add(
+        self,
+        kind: str,
+        plugin: str,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        options: type[Options] | None = None,
+        requires: tuple[str, ...] | list[str] = (),
+        install_hint: str | None = None,
+    ) -> Component:
+        """Register one component; reject a duplicate name naming both plugins."""
+        if kind not in self._items:
+            raise ValueError(f"unknown component kind {kind!r}; known: {', '.join(KINDS)}")
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise ValueError(f"plugin {plugin!r} registered a {KINDS[kind]} with an invalid name {name!r}")
+        if not callable(factory):
+            raise ValueError(f"plugin {plugin!r}: factory of {KINDS[kind]} {name!r} is not callable")
+        options = options or NoOptions
+        if not (isinstance(options, type) and issubclass(options, Options)):
+            raise ValueError(f"plugin {plugin!r}: options of {KINDS[kind]} {name!r} must subclass clbench.Options")
+        existing = self._items[kind].get(name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{KINDS[kind]} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
+            )
+        description = " ".join(str(description).split())
+        comp = Component(kind, name, factory, description, options, plugin, tuple(requires), install_hint)
+        self._items[kind][name] = comp
+        return comp
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, sorted."""
+        return sorted(self._items[kind])
+
+    def components(self, kind: str) -> list[Component]:
+        """Registered components of one kind, sorted by name."""
+        return [self._items[kind][n] for n in self.names(kind)]
+
+    def get(self, kind: str, name: str) -> Component:
+        """Look up a component; unknown names raise a :class:`UserError` with a did-you-mean."""
+        try:
+            return self._items[kind][name]
+        except KeyError:
+            pass
+        known = self.names(kind)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        msg = f"unknown {KINDS[kind]} {name!r}"
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        msg += f" Known: {', '.join(known) or 'none'}"
+        if self.broken_plugins:
+            msg += f" (plugins that failed to load: {', '.join(sorted(self.broken_plugins))}; see 'clbench plugins')"
+        raise UserError(msg)

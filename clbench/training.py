@@ -1,0 +1,119 @@
+"""Training machinery shared by every learner: optimisers, lr schedule, the composed learner.
+
+The composed learner couples a model, a meta-learner (the update rule) and a replay buffer. Its
+loop is kept lean on purpose: on a CPU, tiny models are dominated by per-step overhead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from clbench.components import Learner, MetaLearner, ReplayBuffer, TaskStream
+
+if TYPE_CHECKING:  # pragma: no cover
+    from clbench.config import TrainConfig
+
+
+def build_optimizer(params: Any, train: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser named by ``train.optimizer`` with its lr, momentum and weight decay."""
+    if train.optimizer == "adam":
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+    raise ValueError(f"unknown optimizer {train.optimizer!r}")
+
+
+class EpochDecay:
+    """Multiplies the optimiser's lr by ``train.lr_decay`` every ``train.lr_decay_every`` epochs.
+
+    Epochs are counted over the whole stream, so the schedule continues across tasks.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, train: TrainConfig):
+        self.optimizer, self.gamma, self.every, self.epochs = optimizer, train.lr_decay, train.lr_decay_every, 0
+
+    def epoch_done(self) -> None:
+        """Count one finished epoch and decay when due."""
+        self.epochs += 1
+        if self.every and self.epochs % self.every == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.gamma
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per sample: ``logits`` [n, C], ``y`` [n] -> [n]."""
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+@torch.inference_mode()
+def accuracy(predict: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """Fraction of ``x`` [n, ...] whose argmax logit equals ``y`` [n]; evaluated in large batches."""
+    correct = 0
+    for start in range(0, x.shape[0], batch_size):
+        logits = predict(x[start : start + batch_size])
+        correct += int((logits.argmax(dim=1) == y[start : start + batch_size]).sum())
+    return correct / max(1, x.shape[0])
+
+
+class ComposedLearner(Learner):
+    """Model x meta-learner x replay, trained task by task with mini-batches.
+
+    Each batch: draw a replay batch (when the buffer holds samples), let the meta-learner update
+    the model, then (first epoch only, so every sample is offered once) add the batch to the buffer
+    with its per-sample loss, and refresh the replayed samples' priorities.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        meta: MetaLearner,
+        replay: ReplayBuffer | None,
+        train: TrainConfig,
+        generator: torch.Generator,
+        on_epoch_end: Any = None,
+    ):
+        self.model, self.meta, self.replay, self.train, self.generator = model, meta, replay, train, generator
+        self.optimizer = build_optimizer(model.parameters(), train)
+        self.schedule = EpochDecay(self.optimizer, train)
+        self.on_epoch_end = on_epoch_end
+        meta.check_compatible(replay)
+        meta.bind(model, self.optimizer, train)
+
+    def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:
+        """Train on one task for ``train.epochs`` epochs; returns the mean loss per epoch."""
+        task = stream.tasks[task_index]
+        x_all, y_all = task.train_x, task.train_y
+        n, bs = x_all.shape[0], self.train.batch_size
+        replay, meta, g = self.replay, self.meta, self.generator
+        self.model.train()
+        epoch_losses = []
+        for epoch in range(self.train.epochs):
+            order = torch.randperm(n, generator=g)
+            total, batches = 0.0, 0
+            for start in range(0, n, bs):
+                idx = order[start : start + bs]
+                x, y = x_all[idx], y_all[idx]
+                rb = None
+                if replay is not None and len(replay) > 0:
+                    rb = replay.sample(replay.batch_size, g)
+                result = meta.step(x, y, task.id, replay, rb, g)
+                if replay is not None:
+                    if epoch == 0:
+                        replay.add(x, y, task.id, result.current_loss)
+                    if rb is not None and result.replay_loss is not None:
+                        replay.update_priorities(rb.index, result.replay_loss)
+                total += result.loss
+                batches += 1
+            epoch_losses.append(total / max(1, batches))
+            self.schedule.epoch_done()
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(task_index, epoch, epoch_losses[-1])
+        return {"loss": epoch_losses}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the model in eval mode: ``x`` [n, ...] -> [n, C]."""
+        self.model.eval()
+        return self.model(x)

@@ -1,0 +1,96 @@
+"""The plain update rule and the joint-training reference learner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from clbench.components import Learner, MetaLearner, ReplayBatch, ReplayBuffer, StepResult, TaskStream
+from clbench.training import EpochDecay, build_optimizer, per_sample_loss
+
+
+class PlainStep(MetaLearner):
+    """Meta-learner ``none``: one optimiser step on the current batch and the replay batch together.
+
+    The replay samples' losses are weighted by their importance weights when the buffer gives any.
+    """
+
+    def step(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        task: int,
+        replay: ReplayBuffer | None,
+        replay_batch: ReplayBatch | None,
+        generator: torch.Generator,
+    ) -> StepResult:
+        """Forward the concatenated batch [n + m, ...], backward the (weighted) mean loss, step."""
+        n = x.shape[0]
+        if replay_batch is None:
+            losses = per_sample_loss(self.model(x), y)  # [n]
+            loss = losses.mean()
+        else:
+            xb = torch.cat([x, replay_batch.x])  # [n + m, ...]
+            yb = torch.cat([y, replay_batch.y])  # [n + m]
+            losses = per_sample_loss(self.model(xb), yb)
+            if replay_batch.weight is None:
+                loss = losses.mean()
+            else:
+                w = torch.cat([torch.ones(n, dtype=losses.dtype), replay_batch.weight.to(losses.dtype)])
+                loss = (losses * w).sum() / w.sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.train.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.clip)
+        self.optimizer.step()
+        detached = losses.detach()
+        return StepResult(float(loss.detach()), detached[:n], detached[n:] if replay_batch is not None else None)
+
+
+class JointLearner(Learner):
+    """The offline upper bound: sees the data of every task so far at once.
+
+    ``mode="retrain"``: after task i, a freshly initialised model is trained on tasks 0..i together
+    (so every row of R is an offline reference). ``mode="final"``: nothing is trained until the last
+    task, then one model is trained on the whole stream; earlier rows of R are the untrained model.
+    """
+
+    def __init__(self, context: Any, mode: str = "retrain"):
+        self.ctx, self.mode = context, mode
+        self.train = context.train
+        self.model = context.build_model()
+
+    def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:
+        """Train a fresh model on tasks 0..task_index (or skip, in ``final`` mode before the end)."""
+        if self.mode == "final" and task_index < len(stream.tasks) - 1:
+            return {"skipped": True}
+        torch.manual_seed(self.ctx.config.seed * 100_003 + task_index)
+        self.model = self.ctx.build_model()
+        x_all = torch.cat([t.train_x for t in stream.tasks[: task_index + 1]])  # [N, ...]
+        y_all = torch.cat([t.train_y for t in stream.tasks[: task_index + 1]])  # [N]
+        optimizer = build_optimizer(self.model.parameters(), self.train)
+        schedule = EpochDecay(optimizer, self.train)
+        g, bs, n = self.ctx.generator, self.train.batch_size, x_all.shape[0]
+        self.model.train()
+        losses = []
+        for _ in range(self.train.epochs):
+            order = torch.randperm(n, generator=g)
+            total, batches = 0.0, 0
+            for start in range(0, n, bs):
+                idx = order[start : start + bs]
+                loss = per_sample_loss(self.model(x_all[idx]), y_all[idx]).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.train.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.clip)
+                optimizer.step()
+                total, batches = total + float(loss.detach()), batches + 1
+            losses.append(total / batches)
+            schedule.epoch_done()
+        return {"loss": losses, "samples": n}
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the current joint model: [n, ...] -> [n, C]."""
+        self.model.eval()
+        return self.model(x)
