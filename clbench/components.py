@@ -70,6 +70,11 @@ class Learner(ABC):
     def eval_mode_for(self, task_index: int, stream: TaskStream) -> None:  # noqa: B027 - optional hook
         """Optional: prepare for evaluating ``task_index`` (e.g. a task-aware head). Default: nothing."""
 
+    def adapted_predictor(self, task_index: int, stream: TaskStream, generator: torch.Generator) -> Any:
+        """Optional: a predict function adapted to ``task_index`` (e.g. a few steps on its training
+        samples) for the adapted accuracy matrix, or None when the learner does no test-time adaptation."""
+        return None
+
 
 @dataclass
 class ReplayBatch:
@@ -157,6 +162,11 @@ class MetaLearner(ABC):
 
     def check_compatible(self, replay: ReplayBuffer | None) -> None:  # noqa: B027
         """Raise :class:`clbench.errors.UserError` if this meta-learner cannot work with ``replay``."""
+
+    def adapt_for_eval(self, task: Task, generator: torch.Generator) -> torch.nn.Module | None:
+        """Optional: a copy of the model adapted on a few of ``task``'s training samples, used to
+        evaluate ``task`` beside the plain model; None (the default) means no adaptation."""
+        return None
 
     @abstractmethod
     def step(

@@ -166,7 +166,7 @@ def resolve(config: RunConfig, registry: Registry) -> ResolvedConfig:
     """Validate names and options against the registry; raise :class:`UserError` on bad input."""
     if not isinstance(config.seed, int) or config.seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {config.seed!r}")
-    train = validate_options("train", "settings", TrainConfig, config.train)
+    train = validate_options("train", "", TrainConfig, config.train)
     strategy = config.names.get("strategy")
     if strategy:
         for section in ("meta", "replay"):

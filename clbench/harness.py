@@ -100,16 +100,25 @@ def build_learner(ctx: RunContext) -> Any:
     return ComposedLearner(model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook)
 
 
-def evaluate_all(ctx: RunContext) -> list[float]:
-    """Test accuracy of the learner on every task of the stream, in order."""
+def evaluate_all(ctx: RunContext, row: int) -> tuple[list[float], list[float] | None]:
+    """Test accuracy on every task of the stream, in order; and the adapted accuracies, when the
+    learner adapts at test time (else None). ``row`` is -1 at init, else the task just trained."""
+    import torch
+
     from clbench.training import accuracy
 
     learner, stream, bs = ctx.learner, ctx.stream, ctx.config.train.eval_batch_size
-    out = []
+    plain: list[float] = []
+    adapted: list[float] = []
     for index, task in enumerate(stream.tasks):
         learner.eval_mode_for(index, stream)
-        out.append(accuracy(learner.predict, task.test_x, task.test_y, bs))
-    return out
+        plain.append(accuracy(learner.predict, task.test_x, task.test_y, bs))
+        # adaptation draws from its own generator, so plain results do not depend on it
+        g = torch.Generator().manual_seed(ctx.config.seed * 1_000_003 + (row + 1) * 1_009 + index)
+        predictor = learner.adapted_predictor(index, stream, g)
+        if predictor is not None:
+            adapted.append(accuracy(predictor, task.test_x, task.test_y, bs))
+    return plain, (adapted if adapted else None)
 
 
 def execute(
@@ -168,7 +177,8 @@ def execute(
     try:
         ctx.notify("clbench_run_start")
         t0 = time.perf_counter()
-        ctx.init_accuracy = evaluate_all(ctx)
+        ctx.init_accuracy, adapted_init = evaluate_all(ctx, -1)
+        adapted_rows: list[list[float]] = []
         timings["init_eval_s"] = time.perf_counter() - t0
         ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
         stats = []
@@ -180,12 +190,18 @@ def execute(
             timings["train_s"].append(train_s)
             ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
             t0 = time.perf_counter()
-            row = evaluate_all(ctx)
+            row, adapted_row = evaluate_all(ctx, i)
+            if adapted_row is not None:
+                adapted_rows.append(adapted_row)
             timings["eval_s"].append(time.perf_counter() - t0)
             ctx.accuracy_matrix.append(row)
             ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
         record["train_stats"] = stats
         record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
+        if adapted_init is not None and len(adapted_rows) == len(ctx.accuracy_matrix):
+            record["adapted_init_accuracy"] = adapted_init
+            record["adapted_accuracy_matrix"] = adapted_rows
+            record["adapted_metrics"] = compute_all(adapted_rows, adapted_init)
         record["status"] = "ok"
     except (KeyboardInterrupt, UserError):
         raise

@@ -8,7 +8,8 @@ values become :class:`~clbench.errors.UserError` messages of one line.
 from __future__ import annotations
 
 import json
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,16 +35,31 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def type_name(annotation: Any) -> str:
+    """A short readable name of a field type: ``int``, ``list[int]``, ``one of a|b``, ``float | None``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + "|".join(str(a) for a in args)
+    if origin is Annotated:
+        return type_name(args[0])
+    if origin in (Union, UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
 def describe_fields(options_cls: type[Options]) -> list[dict[str, Any]]:
     """List a component's options as dicts of name, type, default and description."""
     rows = []
     for name, field in options_cls.model_fields.items():
-        annotation = field.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
         rows.append(
             {
                 "name": name,
-                "type": type_name,
+                "type": type_name(field.annotation),
                 "default": field.default if not field.is_required() else None,
                 "required": field.is_required(),
                 "description": field.description or "",
@@ -68,17 +84,20 @@ def validate_options(section: str, component: str, options_cls: type[Options], r
 def _one_line(section: str, component: str, options_cls: type[Options], exc: ValidationError) -> str:
     allowed = ", ".join(options_cls.model_fields) or "none"
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) if err["loc"] else "?"
+    where = f"{section} {component!r}" if component else section
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:  # a check across several options
+        return f"bad options for {where}: {msg}"
+    key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"unknown option {section}.{key} for {section} {component!r}; allowed: {allowed}"
+        return f"unknown option {section}.{key} for {where}; allowed: {allowed}"
     if err["type"] == "missing":
-        return f"missing option {section}.{key} for {section} {component!r}"
-    field = options_cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+        return f"missing option {section}.{key} for {where}"
+    field = options_cls.model_fields.get(str(err["loc"][0]))
     hint = ""
     if field is not None:
-        type_name = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
-        hint = f"; allowed: {type_name}"
+        hint = f"; allowed: {type_name(field.annotation)}"
         if field.description:
             hint += f" ({field.description})"
-    got = err.get("input")
-    return f"bad value {got!r} for {section}.{key} of {section} {component!r}: {err['msg']}{hint}"
+    of = f" of {where}" if component else ""
+    return f"bad value {err.get('input')!r} for {section}.{key}{of}: {msg}{hint}"

@@ -113,6 +113,14 @@ class ComposedLearner(Learner):
                 self.on_epoch_end(task_index, epoch, epoch_losses[-1])
         return {"loss": epoch_losses}
 
+    def adapted_predictor(self, task_index: int, stream: TaskStream, generator: torch.Generator) -> Any:
+        """The meta-learner's test-time adaptation for ``task_index``, as a predict function, or None."""
+        adapted = self.meta.adapt_for_eval(stream.tasks[task_index], generator)
+        if adapted is None:
+            return None
+        adapted.eval()
+        return adapted
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the model in eval mode: ``x`` [n, ...] -> [n, C]."""
         self.model.eval()

@@ -30,7 +30,7 @@ class ShiftingLinearOptions(Options):
     train_size: int = Field(1000, ge=1, description="training samples per task")
     test_size: int = Field(1000, ge=1, description="test samples per task")
     input_dim: int = Field(32, ge=1, description="observed input features")
-    latent_dim: int = Field(6, ge=1, description="latent features the label is defined on")
+    latent_dim: int = Field(4, ge=1, description="latent features the label is defined on")
     n_classes: int = Field(5, ge=2, description="number of classes")
     transform: Literal["gaussian", "orthogonal"] = Field(
         "gaussian", description="family of A_t: i.i.d. Gaussian entries, or orthonormal columns (a rotation)"
@@ -42,11 +42,17 @@ class ShiftingLinearOptions(Options):
     )
     sequence_steps: int = Field(8, ge=1, description="default steps a memory model reads a sample in")
     seed: int | None = Field(None, ge=0, description="stream seed; null = the run's seed")
+    tasks: list[int] | None = Field(
+        None, description="train on only these task indices, in this order (e.g. [7] = task 7 alone); null = all"
+    )
 
     @model_validator(mode="after")
     def _check_dims(self) -> ShiftingLinearOptions:
         if self.transform == "orthogonal" and self.latent_dim > self.input_dim:
             raise ValueError("orthogonal transforms need latent_dim <= input_dim")
+        if self.tasks is not None:
+            if not self.tasks or any(t < 0 or t >= self.n_tasks for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
+                raise ValueError(f"tasks must be distinct indices in 0..{self.n_tasks - 1}")
         return self
 
 
@@ -86,6 +92,8 @@ def build(options: ShiftingLinearOptions, *, seed: int) -> TaskStream:
         train_x, train_y = draw(o.train_size, A, b)
         test_x, test_y = draw(o.test_size, A, b)
         tasks.append(Task(t, train_x, train_y, test_x, test_y, name=f"task-{t}"))
+    if o.tasks is not None:
+        tasks = [tasks[i] for i in o.tasks]
     return TaskStream(
         name=NAME,
         tasks=tasks,

@@ -1,0 +1,185 @@
+"""The harness: record schema, atomic writes, failures, hooks, reproducibility."""
+
+import json
+
+import pytest
+
+from clbench import hookimpl
+from clbench.config import RunConfig, resolve
+from clbench.harness import execute
+from clbench.plugins import make_plugin_host
+from clbench.records import read_record, record_path, write_atomic
+
+SMALL = ["benchmark.n_tasks=3", "benchmark.train_size=96", "benchmark.test_size=64", "train.epochs=1"]
+
+
+def small_config(seed=0, *extra):
+    cfg = RunConfig(seed=seed)
+    for s in SMALL + list(extra):
+        cfg.apply_set(s)
+    return cfg
+
+
+def test_record_has_the_schema(tmp_path, host):
+    result = execute(resolve(small_config(), host.registry), host, results=tmp_path)
+    rec = result.record
+    assert result.path == record_path(tmp_path, rec["run_id"]) and result.path.exists()
+    on_disk = json.loads(result.path.read_text())
+    for key in ("schema_version", "run_id", "status", "error", "config", "seed", "versions", "accuracy_matrix",
+                "init_accuracy", "metrics", "timings", "started_at", "duration_s", "metric_conventions"):
+        assert key in on_disk, key
+    assert on_disk["status"] == "ok" and on_disk["error"] is None
+    assert len(on_disk["accuracy_matrix"]) == 3 and all(len(r) == 3 for r in on_disk["accuracy_matrix"])
+    assert len(on_disk["init_accuracy"]) == 3
+    assert set(on_disk["versions"]) >= {"clbench", "torch", "python", "plugins"}
+    assert len(on_disk["timings"]["train_s"]) == 3 and on_disk["timings"]["total_s"] > 0
+    assert on_disk["config"]["train"]["epochs"] == 1
+    assert not list(tmp_path.glob("runs/.*.tmp"))  # no temp files left behind
+
+
+def test_same_seed_same_matrix_other_seed_differs(host):
+    a = execute(resolve(small_config(3), host.registry), host, results=None).record
+    b = execute(resolve(small_config(3), host.registry), host, results=None).record
+    c = execute(resolve(small_config(4), host.registry), host, results=None).record
+    assert a["accuracy_matrix"] == b["accuracy_matrix"] and a["init_accuracy"] == b["init_accuracy"]
+    assert a["train_stats"] == b["train_stats"]
+    assert a["accuracy_matrix"] != c["accuracy_matrix"]
+
+
+class Recorder:
+    """Records lifecycle calls; optionally breaks in one hook."""
+
+    def __init__(self, fail_in=None):
+        self.calls, self.fail_in = [], fail_in
+
+    def _log(self, name, *args):
+        self.calls.append((name, *args))
+        if name == self.fail_in:
+            raise RuntimeError(f"broken {name}")
+
+    @hookimpl
+    def clbench_run_start(self, context):
+        self._log("run_start")
+
+    @hookimpl
+    def clbench_task_start(self, context, task_index):
+        self._log("task_start", task_index)
+
+    @hookimpl
+    def clbench_epoch_end(self, context, task_index, epoch, loss):
+        self._log("epoch_end", task_index, epoch)
+
+    @hookimpl
+    def clbench_task_end(self, context, task_index, train_seconds):
+        self._log("task_end", task_index)
+
+    @hookimpl
+    def clbench_evaluation_done(self, context, after_task, accuracies):
+        self._log("evaluation_done", after_task)
+        context.extras.setdefault("recorder", []).append(len(accuracies))
+
+    @hookimpl
+    def clbench_run_end(self, context, record):
+        self._log("run_end", record["status"])
+
+
+def test_lifecycle_hooks_in_order():
+    rec = Recorder()
+    host = make_plugin_host(objects=[("recorder", rec)])
+    record = execute(resolve(small_config(0, "benchmark.n_tasks=2"), host.registry), host, results=None).record
+    assert rec.calls == [
+        ("run_start",), ("evaluation_done", -1),
+        ("task_start", 0), ("epoch_end", 0, 0), ("task_end", 0), ("evaluation_done", 0),
+        ("task_start", 1), ("epoch_end", 1, 0), ("task_end", 1), ("evaluation_done", 1),
+        ("run_end", "ok"),
+    ]
+    assert record["extras"]["recorder"] == [2, 2, 2]
+
+
+def test_a_raising_hook_is_reported_and_the_record_survives(tmp_path, capsys):
+    host = make_plugin_host(objects=[("flaky", Recorder(fail_in="task_end"))])
+    result = execute(resolve(small_config(), host.registry), host, results=tmp_path)
+    assert result.record["status"] == "ok"
+    errors = result.record["hook_errors"]
+    assert len(errors) == 3 and errors[0]["plugin"] == "flaky" and errors[0]["hook"] == "clbench_task_end"
+    assert "broken task_end" in errors[0]["error"]
+    assert read_record(result.path)["status"] == "ok"
+    assert "plugin 'flaky' failed in clbench_task_end" in capsys.readouterr().err
+
+
+def test_unserialisable_extras_are_dropped_not_fatal(tmp_path):
+    class Bad:
+        @hookimpl
+        def clbench_run_end(self, context, record):
+            context.extras["bad"] = object()
+            context.extras["good"] = [1, 2]
+
+    host = make_plugin_host(objects=[("bad", Bad())])
+    result = execute(resolve(small_config(), host.registry), host, results=tmp_path)
+    on_disk = read_record(result.path)
+    assert on_disk["extras"] == {"good": [1, 2]}
+    assert any(e["plugin"] == "bad" for e in on_disk["hook_errors"])
+
+
+class ExplodingModelPlugin:
+    @hookimpl
+    def clbench_register_models(self, register):
+        def build(options, *, input_shape, n_classes, sequence_steps):
+            import torch
+
+            class Exploding(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.lin = torch.nn.Linear(input_shape[0], n_classes)
+                    self.calls = 0
+
+                def forward(self, x):
+                    self.calls += 1
+                    if self.training and self.calls > 5:
+                        raise FloatingPointError("loss went to nan")
+                    return self.lin(x)
+
+            return Exploding()
+
+        register("exploding", build, description="fails during training")
+
+
+def test_failed_run_is_recorded_with_reason(tmp_path):
+    host = make_plugin_host(objects=[("exploding", ExplodingModelPlugin())])
+    cfg = small_config()
+    cfg.set_name("model", "exploding")
+    result = execute(resolve(cfg, host.registry), host, results=tmp_path)
+    rec = read_record(result.path)
+    assert rec["status"] == "failed"
+    assert rec["error"] == "FloatingPointError: loss went to nan"
+    assert "Traceback" in rec["traceback"]
+    assert rec["metrics"] == {}
+
+
+def test_a_failed_run_never_replaces_a_complete_record(tmp_path):
+    host = make_plugin_host(objects=[("exploding", ExplodingModelPlugin())])
+    cfg = small_config()
+    cfg.set_name("model", "exploding")
+    resolved = resolve(cfg, host.registry)
+    complete = {"run_id": resolved.run_id, "status": "ok", "marker": 1}
+    write_atomic(record_path(tmp_path, resolved.run_id), complete)
+    result = execute(resolved, host, results=tmp_path)
+    assert result.record["status"] == "failed" and result.path is None and "already exists" in result.note
+    assert read_record(record_path(tmp_path, resolved.run_id)) == complete
+
+
+def test_write_atomic_keeps_the_old_file_when_serialisation_fails(tmp_path):
+    path = tmp_path / "r.json"
+    write_atomic(path, {"run_id": "x", "status": "ok"})
+    with pytest.raises(TypeError):
+        write_atomic(path, {"run_id": "x", "status": "ok", "bad": object()})
+    assert read_record(path) == {"run_id": "x", "status": "ok"}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_joint_strategy_retrains_on_all_seen_tasks(host):
+    cfg = small_config(0)
+    cfg.set_name("strategy", "joint")
+    cfg.apply_set("strategy.mode=retrain")
+    record = execute(resolve(cfg, host.registry), host, results=None).record
+    assert [s["samples"] for s in record["train_stats"]] == [96, 192, 288]
