@@ -127,7 +127,10 @@ def _fmt(value: Any) -> str:
 
 def _print_summary(record: dict[str, Any], path: Path | None) -> None:
     cfg = record["config"]
-    parts = [f"{s}={cfg[s]['name']}" for s in COMPONENT_SECTIONS if cfg.get(s)]
+    shown = [s for s in COMPONENT_SECTIONS if cfg.get(s)]
+    if cfg.get("strategy"):  # a strategy brings its own loop: meta and replay are not used
+        shown = [s for s in shown if s not in ("meta", "replay")]
+    parts = [f"{s}={cfg[s]['name']}" for s in shown]
     click.echo(f"run {record['run_id']}  {record['status']}  {_fmt(record.get('duration_s'))} s  "
                f"seed={record['seed']}  {' '.join(parts)}")
     if record["status"] == "ok":
