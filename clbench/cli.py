@@ -144,6 +144,114 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
         click.echo(f"record: {path}")
 
 
+@cli.command()
+@click.option("--benchmark", metavar="A,B", help="Benchmarks to cross (comma-separated).")
+@click.option("--model", metavar="A,B", help="Models to cross.")
+@click.option("--meta", metavar="A,B", help="Meta-learners to cross.")
+@click.option("--replay", metavar="A,B", help="Replay buffers to cross.")
+@click.option("--strategy", metavar="A,B", help="Strategies to cross ('none' = the composed learner).")
+@click.option("--seeds", metavar="SEEDS", help="Seeds, e.g. 0-4 or 0,3,7 (default: the config's seed).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option for every run.")
+@click.option("--grid", "grids", multiple=True, metavar="SECTION.KEY=V1,V2",
+              help="Cross the values of an option (repeatable).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML experiment file: run-config layout + seeds, [grid], [[variants]].")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel runs. Default: CPU cores.")
+@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: a process pool; ray: Ray tasks.")
+@click.option("--ray-address", metavar="ADDR", help="Existing Ray cluster (default: start a local one).")
+@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Results folder; complete records there are skipped (resume).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per run.")
+@click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_plugin_option
+@click.pass_context
+def sweep(ctx: click.Context, benchmark: str | None, model: str | None, meta: str | None, replay: str | None,
+          strategy: str | None, seeds: str | None, sets: tuple[str, ...], grids: tuple[str, ...],
+          config_file: str | None, workers: int | None, executor_name: str, ray_address: str | None, results: str,
+          threads: int, dry_run: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+    """Run a grid of configurations times seeds; resumable (complete records are skipped)."""
+    from clbench.sweep import spec_from_cli, spec_from_toml
+
+    names = {"benchmark": benchmark, "model": model, "meta": meta, "replay": replay, "strategy": strategy}
+    if config_file:
+        spec = spec_from_toml(config_file, seeds_override=seeds)
+        extra = spec_from_cli(spec.base, names, grids, None)
+        spec.grid.update(extra.grid)
+    else:
+        spec = spec_from_cli(RunConfig(), names, grids, seeds)
+    for assignment in sets:
+        spec.base.apply_set(assignment)
+    if executor_name == "ray" and importlib_util_find("ray") is None:
+        raise UserError("--executor ray needs Ray, which is not installed; install with: pip install 'clbench[ray]'")
+    _check_results_dir(results)
+    host = _host(ctx, plugins)
+    plan = spec.expand(host.registry)
+    if dry_run:
+        for config in plan.configs:
+            c = config.canonical()
+            parts = [f"{s}={c[s]['name']}" for s in COMPONENT_SECTIONS if c.get(s)]
+            click.echo(f"{config.run_id}  seed={config.seed}  {' '.join(parts)}")
+        click.echo(f"{len(plan.configs)} runs planned")
+        return
+    _run_sweep_cli(plan, results, executor_name, workers, ray_address, plugins, ctx, threads, quiet)
+
+
+def importlib_util_find(name: str) -> Any:
+    """``importlib.util.find_spec`` that answers None instead of raising."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | None, ray_address: str | None,
+                   plugins: tuple[str, ...], ctx: click.Context, threads: int, quiet: bool) -> None:
+    import time
+
+    from clbench.executors import default_workers
+    from clbench.records import is_complete, record_path
+    from clbench.sweep import run_sweep
+
+    workers = workers or default_workers()
+    todo = sum(1 for rid in plan.run_ids if not is_complete(record_path(results, rid)))
+    click.echo(f"sweep: {len(plan.configs)} runs planned, {len(plan.configs) - todo} already complete, "
+               f"{todo} to run on {executor_name} with {workers} worker(s)", err=True)
+    bar = None
+    if not quiet and sys.stderr.isatty() and todo:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+        bar.start()
+        bar_task = bar.add_task("", total=todo)
+
+    def on_record(record: dict[str, Any]) -> None:
+        if bar is not None:
+            bar.update(bar_task, advance=1, description=f"last: {record['run_id']} {record['status']}")
+        elif not quiet:
+            click.echo(f"  {record['run_id']}  {record['status']}", err=True)
+
+    root_plugins = tuple(ctx.find_root().params.get("plugins") or ()) + tuple(plugins)
+    t0 = time.perf_counter()
+    try:
+        summary = run_sweep(plan, results, executor=executor_name, workers=workers, ray_address=ray_address,
+                            plugins=root_plugins, threads=threads, on_record=on_record)
+    finally:
+        if bar is not None:
+            bar.stop()
+    click.echo(f"sweep done in {time.perf_counter() - t0:.1f} s: {len(summary.ok)} ok, {len(summary.failed)} failed, "
+               f"{len(summary.skipped)} skipped (already complete); records in {results}/runs")
+    for run_id, error in summary.failed.items():
+        click.echo(f"  failed {run_id}: {error}")
+    if summary.failed:
+        raise RunFailed(f"{len(summary.failed)} of {len(plan.configs)} runs failed")
+
+
 @cli.command("list")
 @click.argument("kind", required=False, type=click.Choice(list(LIST_KINDS)))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -85,27 +85,37 @@ class RunConfig:
             self.options[section][key] = parsed
 
 
-def load_toml(path: str | Path) -> RunConfig:
-    """Read a run config from TOML; errors are one-line :class:`UserError`s.
-
-    Layout: top-level ``seed``; a table per section with ``name`` and the options as keys, e.g.
-    ``[model]`` ``name = "dnc"`` ``memory_slots = 128``; ``[train]`` holds train settings.
-    """
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing, unreadable or malformed file is a one-line :class:`UserError`."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"config file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config file {str(path)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    return config_from_dict(data, where=str(path))
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    """Read a run config from TOML; errors are one-line :class:`UserError`s.
+
+    Layout: top-level ``seed``; a table per section with ``name`` and the options as keys, e.g.
+    ``[model]`` ``name = "dnc"`` ``memory_slots = 128``; ``[train]`` holds train settings.
+    """
+    return config_from_dict(read_toml(path), where=str(path))
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
     """Build a :class:`RunConfig` from the TOML layout described in :func:`load_toml`."""
     config = RunConfig()
+    apply_dict(config, data, where)
+    return config
+
+
+def apply_dict(config: RunConfig, data: dict[str, Any], where: str = "config") -> None:
+    """Merge a (partial) config in the TOML layout onto ``config``; a changed name drops old options."""
     allowed = ("seed", *SET_SECTIONS)
     for key, value in data.items():
         if key not in allowed:
@@ -124,10 +134,24 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
         name = table.pop("name", None)
         if name is not None and not isinstance(name, str):
             raise UserError(f"{where}: [{key}] name must be a string, got {name!r}")
-        if name is None and key == "strategy":
+        if name is None and key == "strategy" and not config.names.get("strategy"):
             raise UserError(f"{where}: [strategy] needs a name")
         config.set_name(key, name)
         config.options[key].update(table)
+
+
+def config_from_canonical(canonical: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` of a canonical config (as stored in records): resolving it gives
+    the same canonical config and run id back."""
+    config = RunConfig(seed=canonical["seed"])
+    for section in COMPONENT_SECTIONS:
+        entry = canonical.get(section)
+        if entry is None:
+            config.names[section] = None
+            continue
+        config.names[section] = entry["name"]
+        config.options[section] = dict(entry["options"])
+    config.train = dict(canonical["train"])
     return config
 
 

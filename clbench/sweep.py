@@ -1,0 +1,266 @@
+"""Sweeps: a grid of configurations times seeds, expanded and validated before anything runs.
+
+The grid comes from the command line (comma-separated names, ``--grid SECTION.KEY=v1,v2``) or from
+a TOML experiment file: the run-config layout as the base, plus ``seeds``, a ``[grid]`` table of
+lists, and ``[[variants]]`` tables merged onto the base (each may carry a ``label``).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from clbench.config import (
+    COMPONENT_SECTIONS,
+    SET_SECTIONS,
+    ResolvedConfig,
+    RunConfig,
+    apply_dict,
+    read_toml,
+    resolve,
+)
+from clbench.errors import UserError
+from clbench.options import parse_value
+from clbench.registry import Registry
+
+EXPERIMENT_KEYS = ("name", "description", "seeds", "grid", "variants")
+
+
+def parse_seeds(text: str | list[int] | int) -> list[int]:
+    """``"0-4"`` -> [0..4]; ``"0,3,7"`` -> [0, 3, 7]; ``"1-3,9"`` mixes both; lists pass through."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = [text]
+    if isinstance(text, list):
+        if not text or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in text):
+            raise UserError(f"bad seeds {text!r}: expected non-negative integers")
+        return list(dict.fromkeys(text))
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                if lo > hi or lo < 0:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                value = int(part)
+                if value < 0:
+                    raise ValueError
+                seeds.append(value)
+        except ValueError:
+            raise UserError(f"bad seeds {text!r}: expected e.g. 0-4, 0,3,7 or 1-3,9") from None
+    return list(dict.fromkeys(seeds))
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets and quotes: ``"1,[64,64],x"`` -> ["1", "[64,64]", "x"]."""
+    parts, depth, quote, current = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def parse_grid_option(assignment: str) -> tuple[str, list[Any]]:
+    """``"meta.inner_steps=1,3,5"`` -> ("meta.inner_steps", [1, 3, 5])."""
+    if "=" not in assignment:
+        raise UserError(f"bad --grid {assignment!r}: expected SECTION.KEY=V1,V2,...")
+    key, values = assignment.split("=", 1)
+    key = key.strip()
+    _check_grid_key(key, f"--grid {assignment!r}")
+    parsed = [parse_value(v) for v in split_top_level(values)]
+    if not parsed:
+        raise UserError(f"bad --grid {assignment!r}: no values")
+    return key, parsed
+
+
+def _check_grid_key(key: str, where: str) -> None:
+    section, _, option = key.partition(".")
+    if section not in SET_SECTIONS or (option and "." in option) or (not option and section == "train"):
+        raise UserError(
+            f"bad {where}: expected SECTION or SECTION.KEY with SECTION one of {', '.join(SET_SECTIONS)}"
+        )
+
+
+@dataclass
+class SweepPlan:
+    """The expanded sweep: validated configs in a stable order, with labels from variants."""
+
+    configs: list[ResolvedConfig]
+    labels: dict[str, str] = field(default_factory=dict)  # run_id -> variant label
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Run ids in plan order."""
+        return [c.run_id for c in self.configs]
+
+
+@dataclass
+class SweepSpec:
+    """What to cross: a base config, variants, a grid of values, and seeds."""
+
+    base: RunConfig
+    seeds: list[int]
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # "model" -> names; "meta.inner_steps" -> values
+    variants: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+
+    def expand(self, registry: Registry) -> SweepPlan:
+        """Every variant x grid point x seed, resolved (bad input raises before anything runs)."""
+        keys = list(self.grid)
+        seen: dict[str, ResolvedConfig] = {}
+        labels: dict[str, str] = {}
+        for v_index, variant in enumerate(self.variants):
+            variant = dict(variant)
+            label = variant.pop("label", None)
+            for values in itertools.product(*(self.grid[k] for k in keys)):
+                for seed in self.seeds:
+                    config = copy.deepcopy(self.base)
+                    apply_dict(config, variant, where=f"variant {label or v_index}")
+                    for key, value in zip(keys, values):
+                        _apply_grid_value(config, key, value)
+                    config.seed = seed
+                    if config.names.get("strategy"):
+                        config.names["meta"], config.names["replay"] = "none", "none"
+                        config.options["meta"], config.options["replay"] = {}, {}
+                    resolved = resolve(config, registry)
+                    if resolved.run_id not in seen:
+                        seen[resolved.run_id] = resolved
+                        if label:
+                            labels[resolved.run_id] = str(label)
+        return SweepPlan(list(seen.values()), labels)
+
+
+def _apply_grid_value(config: RunConfig, key: str, value: Any) -> None:
+    section, _, option = key.partition(".")
+    if not option:  # a component name
+        if section == "strategy" and value in (None, "none", ""):
+            config.names["strategy"] = None
+            config.options["strategy"] = {}
+        else:
+            if not isinstance(value, str):
+                raise UserError(f"bad grid value {value!r} for {section}: expected a component name")
+            config.set_name(section, value)
+        return
+    if section == "train":
+        config.train[option] = value
+    else:
+        config.options[section][option] = value
+
+
+def spec_from_cli(
+    base: RunConfig,
+    names: dict[str, str | None],
+    grid_options: tuple[str, ...],
+    seeds: str | None,
+) -> SweepSpec:
+    """Build a spec from command-line values: comma-separated component names and ``--grid``."""
+    grid: dict[str, list[Any]] = {}
+    for section in COMPONENT_SECTIONS:
+        text = names.get(section)
+        if text:
+            values = split_top_level(text)
+            if section == "strategy":
+                values = [None if v == "none" else v for v in values]
+            grid[section] = values
+    if "strategy" in grid and any(s in grid for s in ("meta", "replay")) and None not in grid["strategy"]:
+        grid["strategy"] = [None, *grid["strategy"]]  # --meta/--replay ask for composed runs too
+    for assignment in grid_options:
+        key, values = parse_grid_option(assignment)
+        grid[key] = values
+    return SweepSpec(base=base, seeds=parse_seeds(seeds) if seeds is not None else [base.seed], grid=grid)
+
+
+def spec_from_toml(path: str, seeds_override: str | None = None) -> SweepSpec:
+    """Read an experiment file: run-config layout + ``seeds``, ``[grid]`` and ``[[variants]]``."""
+    data = read_toml(path)
+    base_part = {k: v for k, v in data.items() if k not in EXPERIMENT_KEYS}
+    base = RunConfig()
+    apply_dict(base, base_part, where=path)
+    seeds = parse_seeds(seeds_override if seeds_override is not None else data.get("seeds", [base.seed]))
+    grid_table = data.get("grid", {})
+    if not isinstance(grid_table, dict):
+        raise UserError(f"{path}: [grid] must be a table of lists")
+    grid: dict[str, list[Any]] = {}
+    for key, values in grid_table.items():
+        _check_grid_key(key, f"{path}: [grid] key {key!r}")
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{path}: [grid] {key} must be a non-empty list")
+        grid[key] = values
+    variants = data.get("variants", [{}])
+    if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+        raise UserError(f"{path}: variants must be an array of tables ([[variants]])")
+    return SweepSpec(base=base, seeds=seeds, grid=grid, variants=variants or [{}])
+
+
+@dataclass
+class SweepSummary:
+    """How a sweep went: run ids that were skipped (already complete), succeeded and failed."""
+
+    planned: list[str]
+    skipped: list[str] = field(default_factory=list)
+    ok: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # run_id -> error
+
+
+def run_sweep(
+    plan: SweepPlan,
+    results: str,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    plugins: tuple[str, ...] = (),
+    threads: int = 1,
+    on_record: Any = None,
+) -> SweepSummary:
+    """Run every planned config whose complete record is not yet in ``results``.
+
+    Records are written by this process as workers return them (atomically; a failed record
+    never replaces a complete one). ``on_record(record)`` is called after each write.
+    """
+    from clbench.executors import Job
+    from clbench.executors import executor as get_executor
+    from clbench.records import is_complete, record_path, write_atomic
+
+    summary = SweepSummary(planned=plan.run_ids)
+    jobs = []
+    for config in plan.configs:
+        if is_complete(record_path(results, config.run_id)):
+            summary.skipped.append(config.run_id)
+            continue
+        jobs.append(Job(config.run_id, config.canonical(), tuple(plugins), threads))
+    if not jobs:
+        return summary
+    kwargs: dict[str, Any] = {"workers": workers}
+    if executor == "ray":
+        kwargs["address"] = ray_address
+    for record in get_executor(executor)(jobs, **kwargs):
+        run_id = record["run_id"]
+        label = plan.labels.get(run_id)
+        if label:
+            record["label"] = label
+        path = record_path(results, run_id)
+        if record["status"] == "ok" or not is_complete(path):
+            write_atomic(path, record)
+        if record["status"] == "ok":
+            summary.ok.append(run_id)
+        else:
+            summary.failed[run_id] = record.get("error") or "unknown error"
+        if on_record is not None:
+            on_record(record)
+    return summary
