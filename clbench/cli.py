@@ -339,6 +339,15 @@ def show(run_id: str, results: str, as_json: bool) -> None:
             click.echo(f"{i:>4}  " + " ".join(f"{a:.2f}" for a in row))
 
 
+def _add_report_command() -> None:
+    from clbench.report.command import report_command
+
+    cli.add_command(report_command)
+
+
+_add_report_command()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
     try:

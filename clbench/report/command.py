@@ -1,0 +1,188 @@
+"""The ``clbench report`` command, and :func:`generate_report` for use from Python.
+
+Importing this module is cheap: no torch, matplotlib or scipy until a report is generated.
+Files are written atomically (temp file + rename); nothing is overwritten except the report
+itself and its figure folder (``<out-stem>_figures/`` beside a markdown report).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Callable, Sequence
+
+import click
+
+from clbench.errors import UserError
+from clbench.records import runs_dir
+from clbench.report import FORMATS
+
+#: Accepted spellings of each format, and the file extension each writes.
+ALIASES = {"md": "md", "markdown": "md", "html": "html", "htm": "html", "csv": "csv", "latex": "latex", "tex": "latex"}
+EXTENSIONS = {"md": ".md", "html": ".html", "csv": ".csv", "latex": ".tex"}
+
+
+def resolve_output(results: str | Path, fmt: str | None, out: str | Path | None) -> tuple[str, Path]:
+    """The format and output path: ``--format`` wins, else the extension of ``--out``, else md;
+    the default path is ``DIR/report.<ext>``. UserError for a bad format or an unusable path."""
+    if fmt is not None:
+        key = fmt.strip().lower()
+        if key not in ALIASES:
+            raise UserError(f"bad --format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        fmt = ALIASES[key]
+    elif out is not None and Path(out).suffix.lower().lstrip(".") in ALIASES:
+        fmt = ALIASES[Path(out).suffix.lower().lstrip(".")]
+    else:
+        fmt = "md"
+    path = Path(out) if out is not None else Path(results) / f"report{EXTENSIONS[fmt]}"
+    if path.is_dir():
+        raise UserError(f"--out {str(path)!r} is a folder; give a file name such as {str(path / ('report' + EXTENSIONS[fmt]))!r}")
+    runs = runs_dir(results).resolve()
+    if path.resolve().parent == runs:
+        raise UserError(f"--out {str(path)!r} is inside the records folder {str(runs_dir(results))!r}; write it elsewhere")
+    return fmt, path
+
+
+def figure_folder(out: Path) -> Path:
+    """Where a markdown report's figures go: ``<out-stem>_figures/`` beside it."""
+    return out.with_name(f"{out.stem}_figures")
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def replace_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    """Make ``folder`` hold exactly ``files`` (name -> bytes): built beside it, then swapped in.
+
+    An existing ``folder`` is replaced only if it holds nothing but PNG files (an earlier report's
+    figures); otherwise :class:`UserError`, and nothing is touched.
+    """
+    if folder.exists():
+        if not folder.is_dir():
+            raise UserError(f"cannot write figures to {str(folder)!r}: a file of that name exists")
+        foreign = [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() == ".png")]
+        if foreign:
+            raise UserError(f"refusing to replace {str(folder)!r}: it holds files a report did not write "
+                            f"({', '.join(sorted(foreign)[:3])}); choose another --out")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+    os.mkdir(tmp)
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.old")
+            os.rename(folder, old)
+            os.rename(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def generate_report(
+    results: str | Path = "results",
+    *,
+    fmt: str | None = None,
+    out: str | Path | None = None,
+    baseline: str | None = None,
+    metrics: Sequence[str] = (),
+    claims: Sequence[str] = (),
+    claim_group: str | None = None,
+    figures: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> Path:
+    """Read ``results/runs/*.json``, write the report, and return its path.
+
+    ``warn`` receives one line per skipped file or oddity (default: stderr). User mistakes raise
+    :class:`UserError`.
+    """
+    from clbench.report.content import build_report
+    from clbench.report.loading import load_records
+
+    warn = warn or (lambda line: click.echo(f"clbench: warning: {line}", err=True))
+    fmt, path = resolve_output(results, fmt, out)
+    loaded = load_records(results)
+    for p, why in loaded.skipped:
+        warn(f"skipped {p}: {why}")
+    report = build_report(loaded, baseline=baseline, metrics=tuple(metrics), claims=tuple(claims),
+                          claim_group=claim_group)
+    for line in report.warnings:
+        warn(line)
+
+    images = []
+    if figures and fmt in ("md", "html"):
+        from clbench.report.figures import make_figures
+
+        images = make_figures(report)
+    if fmt == "md":
+        from clbench.report.render import render_md
+
+        folder = figure_folder(path)
+        if images:
+            replace_folder(folder, {f.name: f.png for f in images})
+        text = render_md(report, images, folder.name if images else None)
+    elif fmt == "html":
+        from clbench.report.render_html import render_html
+
+        text = render_html(report, images)
+    elif fmt == "csv":
+        from clbench.report.render import render_csv
+
+        text = render_csv(report)
+    else:
+        from clbench.report.render_latex import render_latex
+
+        text = render_latex(report)
+    return write_text_atomic(path, text)
+
+
+@click.command("report")
+@click.argument("results", default="results", required=False, metavar="[DIR]")
+@click.option("--format", "fmt", metavar="md|html|csv|latex",
+              help="Output format (default: from --out's extension, else md).")
+@click.option("--out", metavar="PATH", help="Output file (default: DIR/report.<ext>). Markdown figures go to "
+                                            "<stem>_figures/ beside it; HTML embeds them.")
+@click.option("--baseline", metavar="SPEC", help="Row to test against: a label, a unique part or glob of one, or "
+                                                 "section=name pairs like meta=none,replay=none. Default: mlp with "
+                                                 "no meta, replay or strategy, if present, else the first group.")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Main metric (repeatable): shown with p-values. Default: avg_accuracy, latest_task_accuracy, "
+                   "earliest_task_accuracy.")
+@click.option("--claim", "claims", multiple=True, metavar="METRIC=VALUE",
+              help="A claimed value to check against the measured interval (repeatable), e.g. "
+                   "latest_task_accuracy=0.92 or latest_task_accuracy=92%.")
+@click.option("--claim-group", metavar="SPEC", help="The group the claims are about (same syntax as --baseline).")
+@click.option("--no-figures", is_flag=True, help="Tables only (faster; matplotlib not needed).")
+def report_command(results: str, fmt: str | None, out: str | None, baseline: str | None, metrics: tuple[str, ...],
+                   claims: tuple[str, ...], claim_group: str | None, no_figures: bool) -> None:
+    """Compare the runs in DIR (default: results): means with 95% intervals over seeds, tests
+    against a baseline, claims, and figures. Prints the path written.
+
+    \b
+    clbench report
+    clbench report results --format html --out report.html
+    clbench report --claim latest_task_accuracy=0.92 --claim earliest_task_accuracy=0.88 --claim-group dnc
+    """
+    path = generate_report(results, fmt=fmt, out=out, baseline=baseline, metrics=metrics, claims=claims,
+                           claim_group=claim_group, figures=not no_figures)
+    click.echo(str(path))

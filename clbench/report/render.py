@@ -1,0 +1,105 @@
+"""Markdown (GitHub-flavoured) and CSV renderers.
+
+Markdown: plain pipe tables, every string from records escaped, figures as relative image links
+into the figure folder written beside the report. CSV: one row per group x metric.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Sequence
+from urllib.parse import quote
+
+from clbench.report.content import Report
+from clbench.report.figures import Figure
+from clbench.report.stats import ALPHA
+from clbench.report.tables import Table, notes, overview, shared_settings, tables
+
+TITLE = "clbench report"
+#: Characters escaped with a backslash in markdown text (CommonMark allows escaping any ASCII punctuation).
+_MD_SPECIAL = set("\\`*_[]<>|~&#!")
+
+
+def md_escape(text: object) -> str:
+    """``text`` safe inside a markdown paragraph or table cell: punctuation backslash-escaped,
+    newlines turned into spaces (a cell is one line)."""
+    s = " ".join(str(text).split("\n")).replace("\r", " ")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
+
+
+def md_table(t: Table) -> list[str]:
+    """A GitHub pipe table (with its title, intro and notes) as lines."""
+    lines = [f"## {md_escape(t.title)}", ""]
+    if t.intro:
+        lines += [md_escape(t.intro), ""]
+    lines.append("| " + " | ".join(md_escape(h) for h in t.header) + " |")
+    lines.append("|" + "|".join("---:" if a == "r" else "---" for a in t.align) + "|")
+    for row in t.rows:
+        lines.append("| " + " | ".join(md_escape(c) for c in row) + " |")
+    lines.append("")
+    for note in t.notes:
+        lines += [md_escape(note), ""]
+    return lines
+
+
+def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | None = None) -> str:
+    """The whole report as GitHub-flavoured markdown; figures link to ``figure_dir/NAME``."""
+    head, tail = tables(report)
+    lines = [f"# {TITLE}", ""]
+    lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in overview(report)]
+    lines.append("")
+    for t in head:
+        lines += md_table(t)
+    if figures and figure_dir is not None:
+        lines += ["## Figures", ""]
+        for f in figures:
+            target = quote(f"{figure_dir}/{f.name}")
+            lines += [f"### {md_escape(f.title)}", "", md_escape(f.caption), "",
+                      f"![{md_escape(f.title)}]({target})", ""]
+    for t in tail:
+        lines += md_table(t)
+    shared = shared_settings(report)
+    if shared:
+        lines += ["## Settings shared by every group", "", "```"] + [s.replace("`", "'") for s in shared] + ["```", ""]
+    extra = notes(report)
+    if extra:
+        lines += ["## Notes", ""] + [f"- {md_escape(n)}" for n in extra] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+CSV_COLUMNS = [
+    "group", "label", "config", "baseline", "metric", "main", "n", "seeds", "mean", "sd", "ci_low", "ci_high",
+    "ci_half_width", "test", "p_value", "significant", "claimed", "claim_inside",
+]
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def render_csv(report: Report) -> str:
+    """One row per group x metric (columns :data:`CSV_COLUMNS`); empty cells for missing values.
+
+    ``group`` is the group's position (0 = baseline), ``config`` the hash of its config minus seed,
+    ``seeds`` the seeds separated by ``;``; claims fill ``claimed``/``claim_inside`` on the claim group.
+    """
+    claims = {c.metric: c for c in report.claims} if report.claim_group is not None else {}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for index, g in enumerate(report.groups):
+        for m in report.metrics:
+            s = report.summary(g, m)
+            c = report.comparison(g, m)
+            claim = claims.get(m) if g is report.claim_group else None
+            writer.writerow([
+                index, g.label, g.key, str(g is report.baseline).lower(), m,
+                str(m in report.main_metrics).lower(), s.n, ";".join(map(str, s.seeds)),
+                _num(s.mean), _num(s.sd), _num(s.low), _num(s.high), _num(s.half_width),
+                (c.test or "") if c else "", _num(c.p) if c else "",
+                "" if c is None or c.p is None else str(c.p < ALPHA).lower(),
+                _num(claim.claimed) if claim else "",
+                "" if claim is None or claim.inside is None else str(claim.inside).lower(),
+            ])
+    return buf.getvalue()

@@ -1,0 +1,52 @@
+r"""LaTeX renderer: booktabs tables in ``table`` floats, a fragment to ``\input`` (needs
+``\usepackage{booktabs}``). Every string is escaped for LaTeX text mode."""
+
+from __future__ import annotations
+
+from clbench.report.content import Report
+from clbench.report.render import TITLE
+from clbench.report.tables import Table, notes, overview, shared_settings, tables
+
+_LATEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+    "|": r"\textbar{}", "·": r"$\cdot$", "±": r"$\pm$", "—": "---", "…": r"\ldots{}", "\n": " ", "\r": " ",
+}
+
+
+def latex_escape(text: object) -> str:
+    r"""``text`` safe in LaTeX text mode: ``_ % & # $ { } ~ ^ \`` and a few symbols replaced."""
+    return "".join(_LATEX.get(c, c) for c in str(text))
+
+
+def latex_table(t: Table) -> list[str]:
+    """A booktabs table float (caption = title, intro and notes below the rule) as lines."""
+    out = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{latex_escape(t.title)}}}"]
+    out.append(f"\\begin{{tabular}}{{{''.join(t.align)}}}")
+    out.append(r"\toprule")
+    out.append(" & ".join(latex_escape(h) for h in t.header) + r" \\")
+    out.append(r"\midrule")
+    for row in t.rows:
+        out.append(" & ".join(latex_escape(c) for c in row) + r" \\")
+    out.append(r"\bottomrule")
+    out.append(r"\end{tabular}")
+    text = ([t.intro] if t.intro else []) + list(t.notes)
+    if text:
+        out.append(r"\par\smallskip{\footnotesize " + " ".join(latex_escape(s) for s in text) + "}")
+    out.append(r"\end{table}")
+    return out
+
+
+def render_latex(report: Report) -> str:
+    """The report's tables as a LaTeX fragment; overview, shared settings and notes as comments
+    and an overview table."""
+    head, tail = tables(report)
+    out = [f"% {TITLE} -- needs \\usepackage{{booktabs}}"]
+    out += [f"% {k}: {v}".replace("\n", " ") for k, v in overview(report)]
+    out += [f"% shared setting: {s}".replace("\n", " ") for s in shared_settings(report)]
+    out += [f"% note: {n}".replace("\n", " ") for n in notes(report)]
+    out.append("")
+    rows = [[k, v] for k, v in overview(report)]
+    for t in [Table("Overview", ["item", "value"], rows, ["l", "l"])] + head + tail:
+        out += latex_table(t) + [""]
+    return "\n".join(out)

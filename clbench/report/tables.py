@@ -1,0 +1,182 @@
+"""The report's tables and text as plain strings; each output format escapes and lays them out.
+
+Cells hold unescaped text (labels come straight from records): renderers must escape them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clbench.report.content import CI_NOTE, TEST_NOTE, Report
+from clbench.report.grouping import Group, format_value
+from clbench.report.stats import ALPHA, PAIRED, WELCH, Comparison, Summary
+
+DASH = "—"
+
+
+@dataclass
+class Table:
+    """A titled table of plain-text cells; ``align`` has one of "l" / "r" per column."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    align: list[str]
+    intro: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, or a dash for None."""
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def fmt_summary(s: Summary) -> str:
+    """``0.600 ± 0.248``; ``0.727 (n=1)`` without an interval; a dash when there is no value."""
+    if s.n == 0:
+        return DASH
+    if s.half_width is None:
+        return f"{fmt(s.mean)} (n=1)"
+    return f"{fmt(s.mean)} ± {fmt(s.half_width)}"
+
+
+def fmt_p(c: Comparison | None) -> str:
+    """``0.012*`` (``*``: p < 0.05), ``<0.001*``, ``baseline`` for None, or why there is no test."""
+    if c is None:
+        return "baseline"
+    if c.p is None:
+        return f"{DASH} ({c.note})" if c.note else DASH
+    mark = "*" if c.p < ALPHA else ""
+    text = f"<0.001{mark}" if c.p < 0.001 else f"{c.p:.3f}{mark}"
+    return f"{text} ({c.note})" if c.note else text
+
+
+def _test_cell(report: Report, g: Group) -> str:
+    if g is report.baseline:
+        return DASH
+    tests = []
+    for m in report.main_metrics:
+        c = report.comparison(g, m)
+        if c is not None and c.test is not None:
+            short = {PAIRED: "paired", WELCH: "Welch"}[c.test]
+            text = f"{short}, {c.n} seeds" if c.test == PAIRED else short
+            if text not in tests:
+                tests.append(text)
+    return " / ".join(tests) if tests else "none"
+
+
+def overview(report: Report) -> list[tuple[str, str]]:
+    """Key facts: folder, counts, seeds, versions, baseline."""
+    ok = report.n_records - report.n_failed
+    versions = [f"{k} {', '.join(v)}" for k, v in report.versions.items() if v]
+    return [
+        ("results folder", str(report.folder)),
+        ("records", f"{report.n_records} ({ok} ok, {report.n_failed} failed)"
+                    + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else "")),
+        ("groups", f"{len(report.groups)} configuration(s) with results"),
+        ("seeds", ", ".join(str(s) for s in report.seeds) or DASH),
+        ("versions", "; ".join(versions) or "not recorded"),
+        ("baseline", report.baseline.label),
+    ]
+
+
+def results_table(report: Report) -> Table:
+    """Main metrics per group: mean ± CI, p-value against the baseline, n and the test used."""
+    header = ["group", "n"]
+    for m in report.main_metrics:
+        header += [m, "p"]
+    header.append("test")
+    rows = []
+    for g in report.groups:
+        row = [g.label, str(len(g.records))]
+        for m in report.main_metrics:
+            row += [fmt_summary(report.summary(g, m)), fmt_p(report.comparison(g, m))]
+        row.append(_test_cell(report, g))
+        rows.append(row)
+    align = ["l", "r"] + ["r"] * (2 * len(report.main_metrics)) + ["l"]
+    return Table("Results", header, rows, align, intro=f"Baseline: {report.baseline.label}.",
+                 notes=[CI_NOTE, TEST_NOTE])
+
+
+def metrics_table(report: Report) -> Table:
+    """Every metric per group (mean ± CI) with the seeds used."""
+    header = ["group", "n", "seeds"] + list(report.metrics)
+    rows = [[g.label, str(len(g.records)), ", ".join(str(s) for s in g.seeds)]
+            + [fmt_summary(report.summary(g, m)) for m in report.metrics] for g in report.groups]
+    notes = ["None values (e.g. bwt with one task) are skipped; n counts the seeds of the group."]
+    if any(m.startswith("adapted.") for m in report.metrics):
+        notes.append("adapted.*: the same metrics computed from the adapted accuracy matrix (after test-time adaptation).")
+    return Table("All metrics", header, rows, ["l", "r", "l"] + ["r"] * len(report.metrics), notes=notes)
+
+
+def claims_table(report: Report) -> Table | None:
+    """The claims beside what clbench measured for the claim group (None without claims)."""
+    if not report.claims or report.claim_group is None:
+        return None
+    rows = []
+    for c in report.claims:
+        s = c.measured
+        interval = DASH if s is None or s.half_width is None else f"[{fmt(s.low)}, {fmt(s.high)}]"
+        inside = {True: "yes", False: "no", None: "no interval (n<2)"}[c.inside]
+        rows.append([c.metric, fmt(c.claimed), fmt(s.mean) if s else DASH, interval, str(s.n if s else 0), inside])
+    g = report.claim_group
+    intro = f"Claimed values beside what clbench measured for {g.label} (seeds {', '.join(map(str, g.seeds))})."
+    return Table("Claims", ["metric", "claimed", "measured mean", "95% interval", "n", "claim inside interval"],
+                 rows, ["l", "r", "r", "r", "r", "l"], intro=intro,
+                 notes=["A claim outside the interval disagrees with these runs at about the 5% level; "
+                        "with few seeds the interval is wide."])
+
+
+def failures_table(report: Report) -> Table | None:
+    """Runs that failed (excluded from the statistics); None when there are none."""
+    if not report.failures:
+        return None
+    rows = [[f.label, str(f.seed), f.run_id, f.error] for f in report.failures]
+    return Table("Failed runs", ["group", "seed", "run", "error"], rows, ["l", "r", "l", "l"],
+                 intro=f"{len(rows)} run(s) failed; they are excluded from every statistic.")
+
+
+def skipped_table(report: Report) -> Table | None:
+    """Files that could not be read as finished records; None when there are none."""
+    if not report.skipped:
+        return None
+    return Table("Skipped files", ["file", "reason"], [[p, why] for p, why in report.skipped], ["l", "l"])
+
+
+def conventions_table(report: Report) -> Table:
+    """Each metric's definition as the records state it."""
+    rows = [[m, text] for m, text in report.conventions.items()]
+    return Table("Metric conventions", ["metric", "definition"], rows, ["l", "l"],
+                 intro="R[i][j] is the test accuracy on task j after training through task i (T tasks); "
+                       "b_j is task j's accuracy before any training. As stated in the records:")
+
+
+def groups_table(report: Report) -> Table:
+    """Each group's configuration hash, seeds and run ids."""
+    rows = []
+    for g in report.groups:
+        failed = ", ".join(str(r["seed"]) for r in g.failed) or DASH
+        rows.append([g.label, g.key, ", ".join(map(str, g.seeds)), failed,
+                     ", ".join(str(r["run_id"])[:8] for r in g.records)])
+    return Table("Groups", ["group", "config", "seeds", "failed seeds", "runs"], rows, ["l", "l", "l", "l", "l"],
+                 intro="config: the first 12 hex digits of the SHA-256 of the canonical config without its seed.")
+
+
+def shared_settings(report: Report) -> list[str]:
+    """``section.option=value`` for every setting that all groups share."""
+    groups = report.groups
+    keys = sorted(set.intersection(*(set(g.flat) for g in groups))) if groups else []
+    return [f"{k}={format_value(groups[0].flat[k])}" for k in keys
+            if len({format_value(g.flat[k]) for g in groups}) == 1]
+
+
+def tables(report: Report) -> tuple[list[Table], list[Table]]:
+    """The report's tables in order, split where the figures go; optional ones left out when empty."""
+    head = [results_table(report), claims_table(report), metrics_table(report)]
+    tail = [failures_table(report), skipped_table(report), conventions_table(report), groups_table(report)]
+    return [t for t in head if t is not None], [t for t in tail if t is not None]
+
+
+def notes(report: Report) -> list[str]:
+    """Warnings met while building the report and figure notes."""
+    return list(report.warnings) + list(report.notes)
