@@ -155,6 +155,9 @@ class MetaLearner(ABC):
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     train: TrainConfig
+    #: False for meta-learners that draw from the buffer themselves (e.g. per-task batches):
+    #: the loop then passes ``replay_batch=None`` and does not draw one.
+    uses_replay_batch: bool = True
 
     def bind(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: TrainConfig) -> None:
         """Attach to the model and optimiser; called once before training."""

@@ -19,10 +19,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def build_optimizer(params: Any, train: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser named by ``train.optimizer`` with its lr, momentum and weight decay."""
+    # foreach: one fused update over all tensors; on a CPU torch otherwise takes the per-tensor path
     if train.optimizer == "adam":
-        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, foreach=True)
     if train.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, foreach=True)
     raise ValueError(f"unknown optimizer {train.optimizer!r}")
 
 
@@ -88,6 +89,7 @@ class ComposedLearner(Learner):
         x_all, y_all = task.train_x, task.train_y
         n, bs = x_all.shape[0], self.train.batch_size
         replay, meta, g = self.replay, self.meta, self.generator
+        draw = replay is not None and meta.uses_replay_batch
         self.model.train()
         epoch_losses = []
         for epoch in range(self.train.epochs):
@@ -96,15 +98,13 @@ class ComposedLearner(Learner):
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
                 x, y = x_all[idx], y_all[idx]
-                rb = None
-                if replay is not None and len(replay) > 0:
-                    rb = replay.sample(replay.batch_size, g)
+                rb = replay.sample(replay.batch_size, g) if draw and len(replay) > 0 else None
                 result = meta.step(x, y, task.id, replay, rb, g)
                 if replay is not None:
-                    if epoch == 0:
-                        replay.add(x, y, task.id, result.current_loss)
                     if rb is not None and result.replay_loss is not None:
                         replay.update_priorities(rb.index, result.replay_loss)
+                    if epoch == 0:
+                        replay.add(x, y, task.id, result.current_loss)
                 total += result.loss
                 batches += 1
             epoch_losses.append(total / max(1, batches))

@@ -51,6 +51,8 @@ def _assign(params: Params, values: Any) -> None:
 class MAML(MetaBase):
     """Second-order MAML (``first_order=False``) or FOMAML (``first_order=True``); see the module doc."""
 
+    uses_replay_batch = False  # draws its own per-task batches from the buffer
+
     def __init__(
         self,
         *,
