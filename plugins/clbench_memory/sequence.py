@@ -1,0 +1,61 @@
+"""Reading a sample as a sequence: the adapter between clbench's [batch, *input_shape] inputs and
+sequence models that map [batch, steps, features] to per-step outputs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def step_features(input_shape: tuple[int, ...], steps: int) -> int:
+    """Features per step when a sample of ``input_shape`` is read in ``steps`` steps (rounded up)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return max(1, math.ceil(math.prod(input_shape) / steps))
+
+
+class SequenceClassifier(nn.Module):
+    """Flattens a sample, splits its features into ``steps`` steps, runs ``core`` and returns the
+    last step's output as the class logits.
+
+    If the feature count is not divisible by ``steps``, the end of the sequence is zero-padded.
+    ``core`` maps [B, steps, features] to [B, steps, n_classes] and starts from a fixed state on
+    every call, so each sample is classified on its own.
+    """
+
+    def __init__(self, core: nn.Module, input_shape: tuple[int, ...], steps: int):
+        """``core`` must take ``step_features(input_shape, steps)`` features per step."""
+        super().__init__()
+        self.core = core
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.steps = int(steps)
+        self.features = step_features(self.input_shape, self.steps)
+
+    def extra_repr(self) -> str:
+        """Shapes for ``print(model)``."""
+        return f"input_shape={self.input_shape}, steps={self.steps}, features_per_step={self.features}"
+
+    def to_sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, *input_shape] -> [B, steps, features], zero-padding the end."""
+        flat = x.reshape(x.shape[0], -1)  # [B, F]
+        pad = self.steps * self.features - flat.shape[1]
+        if pad:
+            flat = torch.nn.functional.pad(flat, (0, pad))
+        return flat.view(x.shape[0], self.steps, self.features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, *input_shape] -> logits [B, n_classes] (the core's output at the last step)."""
+        return self.core(self.to_sequence(x))[:, -1]
+
+    def trace(self, x: torch.Tensor) -> dict[str, Any]:
+        """The core's memory traces for x [B, *input_shape] (cores with a ``trace`` method: DNC, NTM).
+
+        Raises ``TypeError`` for cores without memory (lstm, transformer).
+        """
+        trace = getattr(type(self.core), "trace", None)
+        if trace is None:
+            raise TypeError(f"{type(self.core).__name__} has no memory trace")
+        return trace(self.core, self.to_sequence(x))
