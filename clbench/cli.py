@@ -341,8 +341,10 @@ def show(run_id: str, results: str, as_json: bool) -> None:
 
 def _add_report_command() -> None:
     from clbench.report.command import report_command
+    from clbench.report.traces import traces_command
 
     cli.add_command(report_command)
+    cli.add_command(traces_command)
 
 
 _add_report_command()

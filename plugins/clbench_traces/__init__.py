@@ -1,0 +1,1 @@
+"""clbench built-in plugin: records memory traces (read/write weightings, usage) of memory models."""
