@@ -42,7 +42,9 @@ class TrainConfig(Options):
     clip: float | None = Field(None, gt=0, description="clip gradient norm to this value; null = off")
     lr_decay: float = Field(1.0, gt=0, le=1, description="multiply lr by this every lr_decay_every epochs")
     lr_decay_every: int = Field(0, ge=0, description="epochs between lr decays, counted over the stream; 0 = off")
-    eval_batch_size: int = Field(1024, ge=1, description="batch size for evaluation")
+    eval_batch_size: int | None = Field(
+        None, ge=1, description="batch size for evaluation; null = the model's preference (eval_batch_size attribute) or 1024"
+    )
 
     @model_validator(mode="after")
     def _decay_consistent(self) -> TrainConfig:

@@ -210,7 +210,7 @@ class Kit:
         common: dict[str, Any] = dict(
             train_mb_size=self.train.batch_size,
             train_epochs=self.epochs,
-            eval_mb_size=self.train.eval_batch_size,
+            eval_mb_size=self.train.eval_batch_size or 1024,
             device="cpu",
             evaluator=self.evaluator,
         )
