@@ -185,6 +185,8 @@ def make_plugin_host(
             module = importlib.import_module(module_name)
         except Exception as exc:
             raise UserError(f"cannot import plugin {module_name!r} given with --plugin: {_short_error(exc)}") from None
+        if pm.is_registered(module):  # already loaded through its entry point
+            continue
         pm.register(module, name=module_name)
         infos.append(PluginInfo(name=module_name, source="--plugin", module=module_name))
 

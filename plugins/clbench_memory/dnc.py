@@ -14,7 +14,7 @@ from torch import nn
 
 from clbench_memory import addressing as A
 from clbench_memory.controller import LSTMController, check_sizes, clip, clip_lstm_output
-from clbench_memory.fused import LinkWorkspace, link_step
+from clbench_memory.fused import Workspace, link_step
 from clbench_memory.fused_read import memory_read
 from clbench_memory.fused_write import write_step
 
@@ -122,7 +122,7 @@ class DNC(nn.Module):
             "write_weights": z(batch, k, n),
             "precedence": None,  # [B, K, N] once written
             "link": None,  # [B, K, N, N] once two steps have written
-            "link_workspace": LinkWorkspace(),  # scratch for the link's backward, per forward call
+            "workspace": Workspace(),  # scratch of the fused nodes, per forward call
         }
 
     def _memory_step(self, xi: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -135,7 +135,7 @@ class DNC(nn.Module):
         if self.fused and self.write_heads == 1:  # content lookup, write weighting, erase and add
             memory, squared, write_weights = write_step(
                 s["memory"], s["memory_norms"], xi["write_keys"], xi["write_strengths"], allocations,
-                xi["allocation_gates"], xi["write_gates"], xi["erase"], xi["write_vectors"],
+                xi["allocation_gates"], xi["write_gates"], xi["erase"], xi["write_vectors"], s["workspace"],
             )  # fmt: skip
             memory_norms = torch.sqrt(squared + A.EPSILON)  # [B, N] = A.safe_norm(memory)
         else:
@@ -180,7 +180,7 @@ class DNC(nn.Module):
         precedence = A.update_precedence(s["precedence"], write_weights)  # [B, K, N]
         if self.fused:
             link, forward, backward = link_step(
-                s["link"], s["precedence"], write_weights, s["read_weights"], s["link_workspace"]
+                s["link"], s["precedence"], write_weights, s["read_weights"], s["workspace"]
             )
             return link, precedence, forward, backward
         prev_link = s["link"]

@@ -44,8 +44,13 @@ def eager_twin(cls):
 
 
 def apply(cls, *args):
-    """``cls.apply(*args)``, through its eager twin when no torch.func transform is active."""
-    return cls.apply(*args) if _transforms_active() else cls._eager.apply(*args)
+    """``cls.apply(*args)``: through its eager twin when no torch.func transform is active, and as a
+    plain call of its forward when autograd records nothing (evaluation under no_grad/inference)."""
+    if _transforms_active():
+        return cls.apply(*args)
+    if not torch.is_grad_enabled():
+        return cls.forward(*args)
+    return cls._eager.apply(*args)
 
 
 def fold_vmap(function_apply, info, in_dims, args):
@@ -74,29 +79,38 @@ def _zero_diagonal_(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class LinkWorkspace:
-    """Scratch memory shared by the :class:`LinkStep` nodes of one forward pass.
+class Workspace:
+    """Scratch memory shared by the fused nodes of one forward pass (one sequence).
 
-    Their first-order backwards run one after another, last step first, and each hands the link
-    gradient it returns to the next. With a workspace, that gradient and one scratch tensor are the
-    same two [B, K, N, N] buffers all along (updated in place) instead of three fresh tensors per
-    step: on a CPU, writing fresh memory of that size costs several times a pass over warm memory.
-    A gradient is only updated in place when it is the very tensor this workspace handed out.
+    * First-order backward of :class:`LinkStep`: the steps run one after another, last first, and
+      each hands the link gradient it returns to the next; with a workspace that gradient and one
+      scratch tensor are the same two [B, K, N, N] buffers all along (updated in place) instead of
+      fresh tensors per step. A gradient is only updated in place when it is the very tensor this
+      workspace handed out (``grad``).
+    * Without autograd (evaluation), link and memory are updated in place, with scratch from here.
+
+    On a CPU, writing fresh multi-MiB memory costs several times a pass over memory in use.
     """
 
-    __slots__ = ("grad", "scratch")
+    __slots__ = ("grad", "_scratch")
 
     def __init__(self) -> None:
         """An empty workspace (buffers are made on first use)."""
         self.grad: torch.Tensor | None = None
-        self.scratch: torch.Tensor | None = None
+        self._scratch: dict[str, torch.Tensor] = {}
 
-    def scratch_like(self, like: torch.Tensor) -> torch.Tensor:
-        """A scratch tensor shaped like ``like`` (contents undefined), reused across steps."""
-        s = self.scratch
+    def scratch(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """Scratch tensor ``name`` shaped like ``like`` (contents undefined), reused across steps."""
+        s = self._scratch.get(name)
         if s is None or s.shape != like.shape or s.dtype != like.dtype or s.device != like.device:
-            s = self.scratch = torch.empty_like(like)
+            s = self._scratch[name] = torch.empty_like(like, memory_format=torch.contiguous_format)
         return s
+
+
+def in_place_ok(workspace: Workspace | None) -> bool:
+    """True when a fused step may update its state in place: a workspace, no autograd recording and
+    no torch.func transform (evaluation under no_grad or inference mode)."""
+    return workspace is not None and not torch.is_grad_enabled() and not _transforms_active()
 
 
 @eager_twin
@@ -106,7 +120,7 @@ class LinkStep(torch.autograd.Function):
     Shapes: ``prev_link`` [B, K, N, N] or None (an all-zero link), ``precedence`` [B, K, N]
     (p_{t-1}), ``write_weights`` [B, K, N], ``prev_read_weights`` [B, R, N] -> ``link``
     [B, K, N, N] with a zero diagonal, ``forward = L w`` and ``backward = L^T w``, each [B, K, R, N].
-    ``workspace``: a :class:`LinkWorkspace` shared by the steps of one sequence, or None.
+    ``workspace``: a :class:`Workspace` shared by the steps of one sequence, or None.
     """
 
     @staticmethod
@@ -152,14 +166,14 @@ class LinkStep(torch.autograd.Function):
         if need[2]:
             g_w = torch.matmul(g, precedence.unsqueeze(3)).squeeze(3)  # [B, K, N]: sum_j g_ij p_j
             if prev_link is not None:
-                gl = g * prev_link if ws is None else torch.mul(g, prev_link, out=ws.scratch_like(g))
+                gl = g * prev_link if ws is None else torch.mul(g, prev_link, out=ws.scratch("link", g))
                 g_w = g_w - gl.sum(3) - gl.sum(2)
         g_prev = None
         if prev_link is not None and need[0]:
             if ws is None:
                 g_prev = g * ((1.0 - w_i) - w_j)
             else:  # g * (1 - w_i - w_j) in place in g (ours), the factor in the scratch buffer
-                g_prev = g.mul_(torch.sub(1.0 - w_i, w_j, out=ws.scratch_like(g)))
+                g_prev = g.mul_(torch.sub(1.0 - w_i, w_j, out=ws.scratch("link", g)))
                 ws.grad = g_prev
         return g_prev, g_p, g_w, g_reads, None
 
@@ -219,13 +233,21 @@ def link_step(
     precedence: torch.Tensor,
     write_weights: torch.Tensor,
     prev_read_weights: torch.Tensor,
-    workspace: LinkWorkspace | None = None,
+    workspace: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fused link update and directional reads; see :class:`LinkStep`.
 
-    ``prev_link`` None stands for an all-zero link (the start of a sequence) and saves its work;
-    pass one :class:`LinkWorkspace` to every step of a sequence to save memory traffic in backward.
+    ``prev_link`` None stands for an all-zero link (the start of a sequence) and saves its work.
+    Pass one :class:`Workspace` to every step of a sequence: it saves memory traffic in backward,
+    and without autograd ``prev_link`` is then updated in place (it must not be needed afterwards).
     Returns ``(link [B, K, N, N], forward [B, R, K, N], backward [B, R, K, N])``.
     """
-    link, forward, backward = apply(LinkStep, prev_link, precedence, write_weights, prev_read_weights, workspace)
+    if prev_link is not None and in_place_ok(workspace):
+        w_i, w_j = write_weights.unsqueeze(3), write_weights.unsqueeze(2)
+        scale = torch.sub(1.0 - w_i, w_j, out=workspace.scratch("link", prev_link))
+        link = _zero_diagonal_(prev_link.mul_(scale).addcmul_(w_i, precedence.unsqueeze(2)))
+        reads = prev_read_weights.unsqueeze(1)  # [B, 1, R, N]
+        forward, backward = torch.matmul(reads, link.transpose(2, 3)), torch.matmul(reads, link)
+    else:
+        link, forward, backward = apply(LinkStep, prev_link, precedence, write_weights, prev_read_weights, workspace)
     return link, forward.transpose(1, 2), backward.transpose(1, 2)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from clbench_memory.fused import apply, eager_twin, fold_vmap
+from clbench_memory.fused import Workspace, apply, eager_twin, fold_vmap, in_place_ok
 from clbench_memory.fused_read import _lookup, content_backward
 
 
@@ -29,6 +29,14 @@ def _erase_add(memory, w, erase, values):
     new = torch.addcmul(memory, memory, w_col * erase, value=-1.0)  # M * (1 - w e^T)
     new.addcmul_(w_col, values)  # + w v^T
     return new, torch.linalg.vector_norm(new, dim=2).square_()
+
+
+def _erase_add_(memory, w, erase, values, workspace: Workspace):
+    """:func:`_erase_add` in place in ``memory`` (no autograd), with scratch from ``workspace``."""
+    w_col = w.transpose(1, 2)  # [B, N, 1]
+    we = torch.mul(w_col, erase, out=workspace.scratch("memory", memory))  # [B, N, W]
+    memory.addcmul_(memory, we, value=-1.0).addcmul_(w_col, values)
+    return memory, torch.linalg.vector_norm(memory, dim=2).square_()
 
 
 def _erase_add_backward(g_new, g_squared, memory, w, erase, values, new, need_memory: bool, graph: bool):
@@ -151,13 +159,20 @@ class WriteStep(torch.autograd.Function):
 
 
 def memory_write(
-    memory: torch.Tensor, write_weight: torch.Tensor, erase: torch.Tensor, values: torch.Tensor
+    memory: torch.Tensor,
+    write_weight: torch.Tensor,
+    erase: torch.Tensor,
+    values: torch.Tensor,
+    workspace: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused erase-and-add for one write head; see :class:`MemoryWrite`.
 
     ``memory`` [B, N, W], ``write_weight`` [B, 1, N], ``erase`` and ``values`` [B, 1, W] ->
-    ``(new_memory [B, N, W], squared_norms [B, N])``.
+    ``(new_memory [B, N, W], squared_norms [B, N])``. With a ``workspace`` and without autograd,
+    ``memory`` is updated in place (it must not be needed afterwards).
     """
+    if in_place_ok(workspace):
+        return _erase_add_(memory, write_weight, erase, values, workspace)
     return apply(MemoryWrite, memory, write_weight, erase, values)
 
 
@@ -171,10 +186,16 @@ def write_step(
     write_gate: torch.Tensor,
     erase: torch.Tensor,
     values: torch.Tensor,
+    workspace: Workspace | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The DNC's fused write for one write head; see :class:`WriteStep`.
 
-    Returns ``(new_memory [B, N, W], squared_norms [B, N], write_weights [B, 1, N])``.
+    Returns ``(new_memory [B, N, W], squared_norms [B, N], write_weights [B, 1, N])``. With a
+    ``workspace`` and without autograd, ``memory`` is updated in place (not needed afterwards).
     """
+    if in_place_ok(workspace):
+        content = _lookup(memory, memory_norms, key, strength)[3]  # [B, 1, N]
+        w = write_gate.unsqueeze(2) * torch.lerp(content, allocation, allocation_gate.unsqueeze(2))
+        return (*_erase_add_(memory, w, erase, values, workspace), w)
     out = apply(WriteStep, memory, memory_norms, key, strength, allocation, allocation_gate, write_gate, erase, values)
     return out[0], out[1], out[2]

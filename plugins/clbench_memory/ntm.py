@@ -17,6 +17,7 @@ from torch import nn
 
 from clbench_memory import addressing as A
 from clbench_memory.controller import LSTMController, check_sizes, clip, clip_lstm_output
+from clbench_memory.fused import Workspace
 from clbench_memory.fused_write import memory_write
 
 
@@ -145,6 +146,7 @@ class NTM(nn.Module):
             "memory_norms": z(batch, n) + A.EPSILON**0.5,
             "read_weights": on_first.expand(batch, r, n),
             "write_weights": on_first.expand(batch, k, n),
+            "workspace": Workspace(),  # scratch of the fused write, per forward call
         }
 
     def _memory_step(self, p: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -152,7 +154,7 @@ class NTM(nn.Module):
         k = self.write_heads
         write_weights = self.address(s["memory"], s["memory_norms"], p, slice(0, k), s["write_weights"])  # [B, K, N]
         if k == 1:
-            memory, squared = memory_write(s["memory"], write_weights, p["erase"], p["add"])  # [B, N, W], [B, N]
+            memory, squared = memory_write(s["memory"], write_weights, p["erase"], p["add"], s["workspace"])
             memory_norms = torch.sqrt(squared + A.EPSILON)
         else:
             memory = A.erase_and_add(s["memory"], write_weights, p["erase"], p["add"])

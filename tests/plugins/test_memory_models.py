@@ -373,3 +373,26 @@ def test_vmap_over_tasks_matches_a_loop_to_second_order(name):
     assert torch.allclose(vmap(model)(xs), torch.stack([model(x) for x in xs]), atol=1e-6)
     for a, b in zip(meta_gradient(True), meta_gradient(False)):
         assert torch.isfinite(a).all() and torch.allclose(a, b, atol=1e-5)
+
+
+def test_repeated_and_interleaved_backward_passes_agree():
+    """The fused backward reuses its own buffers in place; repeated or interleaved passes must not see that."""
+    torch.manual_seed(0)
+    model = DNC(input_size=5, output_size=3, memory_slots=8, word_size=4, hidden_size=6).double()
+    x = torch.randn(2, 6, 5, dtype=torch.float64)
+    params = list(model.parameters())
+    loss = model(x).pow(2).sum()
+    first = torch.autograd.grad(loss, params, retain_graph=True)
+    again = torch.autograd.grad(loss, params, retain_graph=True)
+    with_graph = torch.autograd.grad(loss, params, create_graph=True)
+    assert all(torch.equal(a, b) and torch.allclose(a, c) for a, b, c in zip(first, again, with_graph))
+    other, same = model(2 * x).pow(2).sum(), model(x).pow(2).sum()  # two graphs alive at once
+    torch.autograd.grad(other, params)
+    assert all(torch.allclose(a, b) for a, b in zip(torch.autograd.grad(same, params), first))
+
+
+def test_models_state_their_evaluation_batch_size_and_trace_option():
+    """The harness reads ``eval_batch_size``; the traces plugin reads the ``trace_samples`` option."""
+    assert small("dnc").eval_batch_size == P.EVAL_BATCH_SIZE["dnc"] == 64
+    assert small("transformer").eval_batch_size is None
+    assert P.DNCOptions().trace_samples == 0 and P.NTMOptions(trace_samples=4).trace_samples == 4
