@@ -15,17 +15,20 @@ Modules: :mod:`~clbench_avalanche.plugin` (registration; imports neither torch n
 
 Registered (26): naive, cumulative, joint, from_scratch, ewc, si, lwf, mas, rwalk, gem, agem,
 replay, gdumb, gss_greedy, mir, der, er_ace, er_aml, bic, mer, lfl, cope, cwr_star, slda, scr,
-feature_replay. Notes: er_aml, lfl, cwr_star, slda, scr, feature_replay and cope use the model cut at
-its last ``nn.Linear`` (checked to reproduce the model's logits, else a clear error); slda fits
-streaming LDA on the features of the *untrained* model (no pretrained backbone exists here); scr runs
-without image augmentations; cope follows Avalanche's online protocol (each task cut into
+feature_replay. Notes: er_aml, lfl, cwr_star, slda, scr, feature_replay and cope use the model cut
+at its last ``nn.Linear`` (checked to reproduce the model's logits, else a clear error); slda fits
+streaming LDA on the features of the *untrained* model (no pretrained backbone exists here); scr
+runs without image augmentations; cope follows Avalanche's online protocol (each task cut into
 experiences of ``train.batch_size`` samples). Avalanche 0.6.0 bugs worked around
 (:mod:`~clbench_avalanche.compat`): BiC's ``MultiStepLR(verbose=...)`` crash, ER-AML's hang on small
 classes, RWalk's NaN after short tasks, CoPE's growing memory bookkeeping, FeatureReplay's shared
-default criterion. BiC is a class-incremental method: where classes recur (domain-incremental
-streams) its distillation set is empty and Avalanche's loss value is NaN (0 x NaN; the gradient is
-the replay cross-entropy alone). ``crosscheck`` is refused for joint and cope: they do not train one
-Avalanche experience per task, so Avalanche's forgetting would not align with clbench's tasks.
+default criterion, and SI being silently naive on the CPU (its weight snapshots were views).
+Avalanche's MIR (written for online class-incremental streams) replays only the classes absent from
+an experience's last batch: on domain-incremental streams that is few or none. BiC is a
+class-incremental method: where classes recur (domain-incremental streams) its distillation set is
+empty and Avalanche's loss value is NaN (0 x NaN; the gradient is the replay cross-entropy alone).
+``crosscheck`` is refused for joint and cope: they do not train one Avalanche experience per task,
+so Avalanche's forgetting would not align with clbench's tasks.
 
 Not registered, and why:
 

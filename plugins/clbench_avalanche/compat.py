@@ -5,6 +5,8 @@ each changes nothing in the cases that already worked. Imports Avalanche: import
 - ER-AML: per-class memory loaders spin forever on small classes (:class:`ERAMLNoHang`).
 - RWalk: 0/0 = NaN penalties after a task shorter than ``delta_t`` iterations (:class:`RWalkNoNaN`).
 - CoPE: memory bookkeeping that grows with every online experience (:class:`CoPECompactMemory`).
+- SI: on the CPU its weight snapshots alias the live weights, so SI is silently naive
+  (:func:`patch_si_weight_snapshots`).
 
 (FeatureReplay's shared default criterion is handled where it is built, in :mod:`~clbench_avalanche.specs`.)
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 import torch
 from avalanche.benchmarks.utils.classification_dataset import _make_taskaware_tensor_classification_dataset
-from avalanche.training.plugins import CoPEPlugin, RWalkPlugin
+from avalanche.training.plugins import CoPEPlugin, RWalkPlugin, SynapticIntelligencePlugin
 from avalanche.training.supervised import ER_AML
 from avalanche.training.utils import cycle
 from torch.utils.data import DataLoader
@@ -39,6 +41,28 @@ def patch_bic_scheduler() -> None:
 
     multistep_lr.clbench_shim = True  # type: ignore[attr-defined]
     bic.MultiStepLR = multistep_lr
+
+
+def patch_si_weight_snapshots() -> None:
+    """Make Synaptic Intelligence's weight snapshots copies.
+
+    ``SynapticIntelligencePlugin.extract_weights`` stores ``param.detach().cpu().flatten()``: on a GPU
+    that is a copy, on the CPU a view of the live parameter. The "old" weights then move with every
+    optimiser step, so the path integral (grad x weight change) and the penalty's anchor difference
+    are exactly 0, and SI trains exactly as naive (measured: identical accuracy matrices at any
+    si_lambda). Snapshots are cloned here, which is what the GPU path already does. The method is
+    replaced on the class because the plugin calls it by class name; idempotent.
+    """
+    if getattr(SynapticIntelligencePlugin.extract_weights, "clbench_fix", False):
+        return
+
+    def extract_weights(model: Any, target: Any, excluded_parameters: Any) -> None:
+        """Copy the allowed parameters, flattened, into ``target`` (a dict of ParamData)."""
+        for name, param in SynapticIntelligencePlugin.allowed_parameters(model, excluded_parameters):
+            target[name].data = param.detach().cpu().flatten().clone()
+
+    extract_weights.clbench_fix = True  # type: ignore[attr-defined]
+    SynapticIntelligencePlugin.extract_weights = staticmethod(extract_weights)
 
 
 class ERAMLNoHang(ER_AML):
@@ -70,17 +94,23 @@ class ERAMLNoHang(ER_AML):
 class RWalkNoNaN(RWalkPlugin):
     """RWalk whose penalties stay finite when a task is shorter than ``delta_t`` iterations.
 
-    Avalanche scales the path-integral scores by their maximum; when no score was accumulated (fewer
-    than ``delta_t`` iterations in the first task) that maximum is 0 and the penalties become 0/0 =
-    NaN, which turns the loss and then the weights into NaN. Here 0/0 counts as 0 (no score), the
-    value the formula tends to; finite penalties are unchanged.
+    Avalanche's penalty is ``importance / max(importance) + relu(score) / max(score)``; when no
+    path-integral score was accumulated (fewer than ``delta_t`` iterations in the first task) the
+    second term is 0/0 = NaN, which turns the loss and then the weights into NaN. Here each term's
+    0/0 counts as 0 (no score): the importance term is kept, and finite penalties are unchanged.
     """
 
     def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
-        """Avalanche's update, then NaN penalties (0/0) set to 0."""
+        """Avalanche's update, then the penalties recomputed with 0/0 = 0 where they were NaN."""
         super().after_training_exp(strategy, *args, **kwargs)
-        for penalty in (self.exp_penalties or {}).values():
-            penalty.data = torch.nan_to_num(penalty.data, nan=0.0)
+        if not any(torch.isnan(p.data).any() for p in self.exp_penalties.values()):
+            return
+        max_imp = max(x.data.max() for x in self.exp_importance.values())
+        max_score = max(x.data.max() for x in self.exp_scores.values())
+        for name, penalty in self.exp_penalties.items():
+            imp = self.exp_importance[name].data
+            score = torch.relu(self.exp_scores[name].data.expand(imp.shape))
+            penalty.data = torch.nan_to_num(imp / max_imp, nan=0.0) + torch.nan_to_num(score / max_score, nan=0.0)
 
 
 class CoPECompactMemory(CoPEPlugin):

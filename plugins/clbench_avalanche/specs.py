@@ -248,6 +248,13 @@ def _build_rwalk(options: RWalkOptions, kit: Any) -> Any:
     return kit.make("Naive", plugins=[RWalkNoNaN(**_kwargs(options))])
 
 
+def _build_si(options: SIOptions, kit: Any) -> Any:
+    from clbench_avalanche.compat import patch_si_weight_snapshots
+
+    patch_si_weight_snapshots()
+    return kit.make("SynapticIntelligence", **_kwargs(options))
+
+
 def _build_gss(options: GSSOptions, kit: Any) -> Any:
     return kit.make("GSS_greedy", input_size=list(kit.input_shape), **_kwargs(options))
 
@@ -326,7 +333,7 @@ SPECS: tuple[StrategySpec, ...] = (
     _S("joint", "offline upper bound (Avalanche's JointTraining)", JointOptions, _build_joint, mode="joint"),
     _S("from_scratch", "re-initialises the model before each task", FromScratchOptions, generic("FromScratchTraining")),
     _S("ewc", "Elastic Weight Consolidation (Kirkpatrick et al. 2017)", EWCOptions, generic("EWC")),
-    _S("si", "Synaptic Intelligence (Zenke et al. 2017)", SIOptions, generic("SynapticIntelligence")),
+    _S("si", "Synaptic Intelligence (Zenke et al. 2017)", SIOptions, _build_si),
     _S("lwf", "Learning without Forgetting (Li & Hoiem 2017)", LwFOptions, generic("LwF")),
     _S("mas", "Memory Aware Synapses (Aljundi et al. 2018)", MASOptions, generic("MAS")),
     _S("rwalk", "Riemannian Walk (Chaudhry et al. 2018): Naive + RWalkPlugin", RWalkOptions, _build_rwalk),

@@ -91,6 +91,16 @@ def test_runs_on_split_digits(name):
     assert losses and all(math.isfinite(x) for x in losses)  # class-incremental: BiC's distillation is defined
 
 
+@pytest.mark.parametrize("name", ["avalanche.ewc", "avalanche.si", "avalanche.mas", "avalanche.lwf", "avalanche.rwalk",
+                                  "avalanche.lfl"])
+def test_regularisers_change_training(name):
+    # on the CPU, Avalanche 0.6.0's SI snapshots aliased the live weights: its penalty was exactly 0
+    naive = run(config("avalanche.naive", *TINY))
+    regularised = run(config(name, *TINY))
+    assert regularised["train_stats"][0] == naive["train_stats"][0]  # same start: no penalty on task 0
+    assert regularised["train_stats"][1] != naive["train_stats"][1]
+
+
 def test_no_state_leaks_from_one_run_to_the_next():
     # FeatureReplay's default criterion is an instance shared by the class that remembers its classes
     run(config("avalanche.feature_replay", *DIGITS, benchmark="split-digits"))  # 10 classes
