@@ -278,17 +278,18 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
     if as_json:
         click.echo(json.dumps(data, indent=1, default=str))
         return
+    width = max([len(item["name"]) for k in kinds for item in data[k]] + [12])
     for k in kinds:
         click.echo(f"{k} (--{SECTION_OF_KIND[k]} NAME):")
         if not data[k]:
             click.echo("  (none registered)")
         for item in data[k]:
-            click.echo(f"  {item['name']:<18} {item['description']}  [{item['plugin']}]")
+            click.echo(f"  {item['name']:<{width}} {item['description']}  [{item['plugin']}]")
             if not item["available"]:
-                click.echo(f"  {'':<18} unavailable: {item['unavailable_reason']}")
+                click.echo(f"  {'':<{width}} unavailable: {item['unavailable_reason']}")
             for opt in item["options"]:
                 default = json.dumps(opt["default"], default=str)
-                click.echo(f"  {'':<18}   {SECTION_OF_KIND[k]}.{opt['name']}={default}  ({opt['type']}) {opt['description']}")
+                click.echo(f"  {'':<{width}}   {SECTION_OF_KIND[k]}.{opt['name']}={default}  ({opt['type']}) {opt['description']}")
         click.echo("")
 
 
