@@ -26,10 +26,6 @@ class SequenceClassifier(nn.Module):
     every call, so each sample is classified on its own.
     """
 
-    #: the harness evaluates memory models in small batches: their per-sample state (e.g. the DNC's
-    #: N x N link matrix) then stays in cache; 64 was ~2.3x faster than 1024 for the default DNC
-    eval_batch_size = 64
-
     def __init__(self, core: nn.Module, input_shape: tuple[int, ...], steps: int, eval_batch_size: int | None = None):
         """``core`` must take ``step_features(input_shape, steps)`` features per step.
 
