@@ -12,7 +12,8 @@ input_size] to per-step outputs [batch, steps, output_size] from a fixed all-zer
 Modules: :mod:`~clbench_memory.dnc`, :mod:`~clbench_memory.ntm`, :mod:`~clbench_memory.baselines`
 (lstm, transformer), :mod:`~clbench_memory.addressing` (the DNC's mechanisms, one function each),
 :mod:`~clbench_memory.fused`, :mod:`~clbench_memory.fused_write`, :mod:`~clbench_memory.fused_read`
-(the same mechanisms as fused autograd nodes, for speed), :mod:`~clbench_memory.sequence` (a
+(the same mechanisms as fused autograd nodes, for speed), :mod:`~clbench_memory.compiled` (the
+DNC's memory step as a numba kernel, for evaluation without autograd), :mod:`~clbench_memory.sequence` (a
 sample read as a sequence), :mod:`~clbench_memory.plugin` (registration with clbench) and
 :mod:`~clbench_memory.tasks` (the copy task). Names are imported lazily (module ``__getattr__``),
 so importing ``clbench_memory.plugin`` does not import torch.

@@ -9,12 +9,13 @@ from the same all-zero state, so a sample's output never depends on what was see
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from clbench_memory import addressing as A
 from clbench_memory.controller import LSTMController, check_sizes, clip, clip_lstm_output
-from clbench_memory.fused import Workspace, link_step
+from clbench_memory.fused import Workspace, _transforms_active, link_step
 from clbench_memory.fused_read import memory_read
 from clbench_memory.fused_write import write_step
 
@@ -37,12 +38,16 @@ class DNC(nn.Module):
         hidden_size: int = 64,
         clip_value: float | None = 20.0,
         fused: bool = True,
+        compiled_inference: bool = True,
     ):
         """Sizes as in the paper: N = ``memory_slots``, W = ``word_size``, R = ``read_heads``;
         ``clip_value`` clamps the controller output and the step outputs (None: no clipping);
         ``fused=False`` computes the link, the write and the reads with the plain
         :mod:`~clbench_memory.addressing` functions instead of the fused autograd nodes of
-        :mod:`~clbench_memory.fused` and :mod:`~clbench_memory.fused_read` (same values, slower)."""
+        :mod:`~clbench_memory.fused` and :mod:`~clbench_memory.fused_read` (same values, slower).
+        ``compiled_inference``: without autograd (evaluation) and with one write head, run the
+        memory with the numba kernel of :mod:`~clbench_memory.compiled` when numba is installed
+        (same values to float rounding, several times faster on a CPU)."""
         super().__init__()
         check_sizes(
             input_size=input_size,
@@ -57,6 +62,7 @@ class DNC(nn.Module):
         self.memory_slots, self.word_size = memory_slots, word_size
         self.read_heads, self.write_heads = read_heads, write_heads
         self.hidden_size, self.clip_value, self.fused = hidden_size, clip_value, fused
+        self.compiled_inference = compiled_inference
         r, k, w = read_heads, write_heads, word_size
         # The interface vector xi_t, in this order (name, size); parts sharing an activation are
         # adjacent, so each activation is one operation.
@@ -204,6 +210,8 @@ class DNC(nn.Module):
         """
         if x.dim() != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"DNC expects x of shape [batch, steps, {self.input_size}], got {list(x.shape)}")
+        if not return_trace and self._can_run_compiled(x):
+            return self._forward_compiled(x)
         batch, steps = x.shape[0], x.shape[1]
         state = self.initial_state(batch, x)
         x_gates = self.controller.input_gates(x)  # [T, B, 4H]
@@ -224,6 +232,41 @@ class DNC(nn.Module):
         if not return_trace:
             return outputs
         return outputs, {key: torch.stack(values, 1) for key, values in trace.items()}
+
+    def _can_run_compiled(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`_forward_compiled` may serve this call: no autograd recording, no
+        torch.func transform, one write head, a float CPU tensor and numba installed."""
+        if not self.compiled_inference or self.write_heads != 1 or torch.is_grad_enabled() or _transforms_active():
+            return False
+        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return False
+        from clbench_memory import compiled
+
+        return compiled.available()
+
+    def _forward_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without autograd: the controller and interface as batched torch
+        products, each step's memory access as one call of the compiled kernel.
+        x [B, T, input_size] -> outputs [B, T, output_size]."""
+        from clbench_memory import compiled
+
+        batch, steps = x.shape[0], x.shape[1]
+        dtype = np.float32 if x.dtype == torch.float32 else np.float64
+        memory = compiled.InferenceState(batch, self.memory_slots, self.word_size, self.read_heads, np.dtype(dtype))
+        threads = torch.get_num_threads()
+        x_gates = self.controller.input_gates(x)  # [T, B, 4H]
+        weight_rh_t = self.controller.weight_rh.t()
+        h = c = x.new_zeros(batch, self.hidden_size)
+        reads = x.new_zeros(batch, self.read_heads * self.word_size)  # r_{t-1} [B, R*W]
+        hiddens, all_reads = [], []
+        for t in range(steps):
+            h, c = self.controller.step(x_gates[t], reads, h, c, weight_rh_t)
+            h_out = clip_lstm_output(h, self.clip_value)  # [B, H]
+            reads = compiled.memory_step(memory, self.interface(h_out), threads)  # [B, R*W]
+            hiddens.append(h_out)
+            all_reads.append(reads)
+        features = torch.cat([torch.stack(hiddens, 1), torch.stack(all_reads, 1)], dim=2)  # [B, T, H + R*W]
+        return clip(self.output(features), self.clip_value)  # [B, T, output_size]
 
     def trace(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run ``x`` [B, T, input_size] and return the memory traces (not detached):

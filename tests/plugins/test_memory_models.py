@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from clbench_memory import DNC, NTM, LSTMSequence, SequenceClassifier, TransformerSequence
 from clbench_memory import addressing as A
+from clbench_memory import compiled
 from clbench_memory import plugin as P
 from clbench_memory.controller import clip
 from torch.func import functional_call
@@ -116,14 +117,73 @@ def naive_dnc(model: DNC, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(outputs, 1)
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_dnc_matches_a_naive_implementation_of_the_paper(fused):
+@pytest.mark.parametrize("path", ["compiled", "fused", "plain"])
+def test_dnc_matches_a_naive_implementation_of_the_paper(path, monkeypatch):
     torch.manual_seed(0)
-    model = DNC(input_size=3, output_size=2, memory_slots=5, word_size=3, read_heads=2, hidden_size=6, fused=fused)
+    model = DNC(
+        input_size=3, output_size=2, memory_slots=5, word_size=3, read_heads=2, hidden_size=6,
+        fused=path != "plain", compiled_inference=path == "compiled",
+    )  # fmt: skip
     model = model.double()
     x = torch.randn(2, 4, 3, dtype=torch.float64)
+    calls = count_compiled_steps(monkeypatch)
     with torch.no_grad():
         assert torch.allclose(model(x), naive_dnc(model, x), atol=1e-10)
+    assert len(calls) == (4 if path == "compiled" else 0)  # one kernel call per step, or none
+
+
+def count_compiled_steps(monkeypatch) -> list[int]:
+    """Record the batch size of every call of the compiled memory step from now on."""
+    calls: list[int] = []
+    step = compiled.memory_step
+
+    def counted(state, xi, threads=1):
+        calls.append(xi.shape[0])
+        return step(state, xi, threads)
+
+    monkeypatch.setattr(compiled, "memory_step", counted)
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_inference_equals_the_torch_path_at_default_size(threads, monkeypatch):
+    """The numba kernel (serial, and parallel over samples) against the fused torch operations
+    for the default 128 x 64 memory with 4 read heads, in float32, from inference mode."""
+    assert compiled.available(), "numba is a dependency of clbench; the compiled path must be available"
+    torch.manual_seed(1)
+    model = DNC(input_size=4, output_size=5).eval()
+    x = torch.randn(6, 8, 4)
+    calls = count_compiled_steps(monkeypatch)
+    torch.set_num_threads(threads)
+    with torch.inference_mode():
+        fast = model(x)
+        model.compiled_inference = False
+        reference = model(x)
+    assert calls == [6] * 8
+    assert fast.shape == (6, 8, 5) and torch.allclose(fast, reference, atol=1e-5)
+    assert torch.equal(fast.argmax(-1), reference.argmax(-1))
+
+
+def test_compiled_path_serves_only_calls_without_autograd_and_with_one_write_head(monkeypatch):
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 3)
+    model = DNC(input_size=3, output_size=2, memory_slots=6, word_size=4, read_heads=2, hidden_size=5)
+    calls = count_compiled_steps(monkeypatch)
+    assert model(x).requires_grad and calls == []  # training: autograd needs the torch operations
+    with torch.no_grad():
+        y = model(x)
+    assert calls == [3] * 4
+    two_heads = DNC(input_size=3, output_size=2, memory_slots=6, word_size=4, read_heads=2, write_heads=2)
+    with torch.no_grad():
+        two_heads(x)
+        model.trace(x)  # traces keep every step's weightings: the torch path
+        torch.func.vmap(model)(x.unsqueeze(0))  # under a torch.func transform: the torch path
+    assert len(calls) == 4
+    monkeypatch.setattr(compiled, "numba", None)  # as if numba were not installed
+    assert not compiled.available()
+    with torch.no_grad():
+        assert torch.allclose(model(x), y, atol=1e-6)
+    assert len(calls) == 4
 
 
 @pytest.mark.parametrize("write_heads", [1, 2])
