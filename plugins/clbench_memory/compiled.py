@@ -10,8 +10,10 @@ batched torch matrix products in :class:`~clbench_memory.dnc.DNC`.
 
 It is the same mathematics as :meth:`clbench_memory.dnc.DNC._memory_step` with one write head
 (values agree to float rounding; see ``tests/plugins/test_memory_models.py``), used only when
-autograd records nothing. numba is imported on first use; without it (:func:`available` is
-False) the DNC evaluates with its torch operations.
+autograd records nothing. The DNC imports this module (and with it numba) on its first evaluation
+call; the kernels are compiled on their first call and cached on disk by numba (beside this file,
+or in the user's cache folder when that is read-only). Without numba (:func:`available` is False)
+the DNC evaluates with its torch operations.
 """
 
 from __future__ import annotations
