@@ -84,6 +84,9 @@ def run(ctx: click.Context, benchmark: str | None, model: str | None, meta: str 
     host = _host(ctx, plugins)
     resolved = resolve(config, host.registry)
 
+    from clbench.executors import limit_native_threads
+
+    limit_native_threads(threads)  # before the harness imports numpy and torch
     from clbench.harness import execute
 
     progress = None

@@ -15,6 +15,22 @@ from typing import Any, Callable, Iterator
 from clbench.records import SCHEMA_VERSION
 
 
+#: Thread-count variables of the native libraries a run may load (OpenBLAS under numpy/scipy and
+#: numba's BLAS calls, MKL, OpenMP under torch).
+NATIVE_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def limit_native_threads(threads: int) -> None:
+    """Cap the native libraries' thread pools at ``threads`` in this process and its children,
+    unless the user set them: call before numpy or torch is imported.
+
+    A run uses ``threads`` threads; OpenBLAS otherwise starts one per core, and its idle threads
+    spin for a while after each call, taking the core that a run (or the other worker) needs.
+    """
+    for name in NATIVE_THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+
+
 @dataclass(frozen=True)
 class Job:
     """One run to execute: the canonical config, its id, plugins to load and torch threads."""
@@ -56,6 +72,7 @@ def failed_record(job: Job, error: str) -> dict[str, Any]:
 def run_job(job: Job) -> dict[str, Any]:
     """Execute one job in this process and return its record (never raises)."""
     try:
+        limit_native_threads(job.threads)  # before this worker imports numpy and torch
         from clbench.config import config_from_canonical, resolve
         from clbench.harness import execute
 
@@ -120,7 +137,7 @@ def run_ray(jobs: list[Job], workers: int, address: str | None) -> Iterator[dict
 
     started_here = False
     if not ray.is_initialized():
-        env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        env = {"env_vars": {name: "1" for name in NATIVE_THREAD_VARIABLES}}
         if address:
             ray.init(address=address, include_dashboard=False, runtime_env=env, log_to_driver=False)
         else:

@@ -9,7 +9,6 @@ from the same all-zero state, so a sample's output never depends on what was see
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -235,37 +234,26 @@ class DNC(nn.Module):
 
     def _can_run_compiled(self, x: torch.Tensor) -> bool:
         """Whether :meth:`_forward_compiled` may serve this call: no autograd recording, no
-        torch.func transform, one write head, a float CPU tensor and numba installed."""
+        torch.func transform, one write head, a float32 CPU tensor and numba installed."""
         if not self.compiled_inference or self.write_heads != 1 or torch.is_grad_enabled() or _transforms_active():
             return False
-        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        if x.device.type != "cpu" or x.dtype != torch.float32:
             return False
         from clbench_memory import compiled
 
         return compiled.available()
 
     def _forward_compiled(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` without autograd: the controller and interface as batched torch
-        products, each step's memory access as one call of the compiled kernel.
-        x [B, T, input_size] -> outputs [B, T, output_size]."""
+        """:meth:`forward` without autograd: the controller, the interface and the memory over the
+        whole sequence in one compiled call (:func:`clbench_memory.compiled.run_sequence`), then
+        the output layer. x [B, T, input_size] -> outputs [B, T, output_size]."""
         from clbench_memory import compiled
 
-        batch, steps = x.shape[0], x.shape[1]
-        dtype = np.float32 if x.dtype == torch.float32 else np.float64
-        memory = compiled.InferenceState(batch, self.memory_slots, self.word_size, self.read_heads, np.dtype(dtype))
-        threads = torch.get_num_threads()
-        x_gates = self.controller.input_gates(x)  # [T, B, 4H]
-        weight_rh_t = self.controller.weight_rh.t()
-        h = c = x.new_zeros(batch, self.hidden_size)
-        reads = x.new_zeros(batch, self.read_heads * self.word_size)  # r_{t-1} [B, R*W]
-        hiddens, all_reads = [], []
-        for t in range(steps):
-            h, c = self.controller.step(x_gates[t], reads, h, c, weight_rh_t)
-            h_out = clip_lstm_output(h, self.clip_value)  # [B, H]
-            reads = compiled.memory_step(memory, self.interface(h_out), threads)  # [B, R*W]
-            hiddens.append(h_out)
-            all_reads.append(reads)
-        features = torch.cat([torch.stack(hiddens, 1), torch.stack(all_reads, 1)], dim=2)  # [B, T, H + R*W]
+        hiddens, reads = compiled.run_sequence(
+            self.controller.input_gates(x), self.controller.weight_rh, self.interface.weight, self.interface.bias,
+            self.memory_slots, self.word_size, self.read_heads, self.clip_value, torch.get_num_threads(),
+        )  # fmt: skip
+        features = torch.cat([hiddens, reads], dim=2).transpose(0, 1)  # [B, T, H + R*W]
         return clip(self.output(features), self.clip_value)  # [B, T, output_size]
 
     def trace(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
