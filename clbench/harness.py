@@ -63,7 +63,7 @@ def versions(host: PluginHost) -> dict[str, Any]:
 
     return {
         "clbench": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a str subclass of torch's: keep records plain
         "python": platform.python_version(),
         "plugins": host.plugin_versions(),
     }
@@ -169,7 +169,8 @@ def execute(
         "duration_s": None,
         "runtime": {"threads": threads, "platform": platform.platform()},
     }
-    timings: dict[str, Any] = {"train_s": [], "eval_s": []}
+    # start_unix: when the run started, to the microsecond (started_at is for people)
+    timings: dict[str, Any] = {"start_unix": started.timestamp(), "train_s": [], "eval_s": []}
     torch.set_num_threads(threads)
     ctx.generator = torch.Generator().manual_seed(config.seed)
 

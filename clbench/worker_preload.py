@@ -1,0 +1,20 @@
+"""Imported once by the local sweep pool's fork server (see :func:`clbench.executors.worker_context`).
+
+Every worker is forked from that server, so it starts with these modules loaded instead of
+importing them again: torch (about 2 s here), torch._dynamo (about 2 s, which torch.optim imports
+on its first use) and clbench's harness, with the installed plugins registered. Importing runs no
+tensor operation and starts no thread, so forking afterwards is safe.
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401
+import torch._dynamo  # noqa: F401 - torch.optim's first call imports it anyway
+import torch.optim  # noqa: F401
+
+import clbench.executors  # noqa: F401
+import clbench.harness  # noqa: F401
+import clbench.training  # noqa: F401
+from clbench.plugins import make_plugin_host
+
+make_plugin_host(())  # load the installed plugins' entry points (their modules are light)
