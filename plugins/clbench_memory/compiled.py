@@ -194,14 +194,6 @@ def _sample_step(first, xi, memory, norms, usage, read_weights, write_weights, p
     reads[:] = np.dot(read_weights, memory).ravel()  # [R * W]
 
 
-def _batch_step(first, xi, memory, norms, usage, read_weights, write_weights, precedence, link, reads,
-                scratch, r_heads, eps):  # fmt: skip
-    """:func:`_sample_step` for every sample of the batch (leading dim of every array), in order."""
-    for b in range(xi.shape[0]):
-        _sample_step(first, xi[b], memory[b], norms[b], usage[b], read_weights[b], write_weights[b],
-                     precedence[b], link[b], reads[b], scratch[b], r_heads, eps)  # fmt: skip
-
-
 def _lstm_cell_(gates, h, c, bits):
     """LSTM update in place: ``gates`` [B, 4H] pre-activations (input, forget, output, cell) ->
     new ``c`` and ``h`` [B, H] (as :meth:`~clbench_memory.controller.LSTMController.step`).
@@ -232,52 +224,40 @@ def _lstm_cell_(gates, h, c, bits):
             h[b, k] = gates[b, 2 * hidden + k] * (two / (one + h[b, k]) - one)
 
 
-def _controller_step(x_gates_t, reads, h, c, w_reads_t, w_h_t, w_interface_t, b_interface, h_out, clip_value,
-                     bits):  # fmt: skip
-    """One step of the controller and the interface layer, for the batch, in place in ``h``, ``c``.
-
-    ``x_gates_t`` [B, 4H]; ``reads`` [B, R*W] (the previous step's); ``w_reads_t`` [R*W, 4H] and
-    ``w_h_t`` [H, 4H] (the recurrent weights, transposed); ``w_interface_t`` [H, I],
-    ``b_interface`` [I]; ``h_out`` [B, H] receives the clipped output. Returns the raw interface
-    vectors [B, I].
-    """
-    gates = np.dot(reads, w_reads_t)  # [B, 4H]
-    gates += np.dot(h, w_h_t)
-    gates += x_gates_t
-    _lstm_cell_(gates, h, c, bits)
-    h_out[:, :] = h
-    if 0 < clip_value < 1:  # an LSTM output lies in (-1, 1): only a clip below 1 changes it
-        for b in range(h.shape[0]):
-            for k in range(h.shape[1]):
-                h_out[b, k] = min(max(h[b, k], -clip_value), clip_value)
-    xi = np.dot(h_out, w_interface_t)  # [B, I]
-    xi += b_interface
-    return xi
-
-
 def _sequence(x_gates, w_reads_t, w_h_t, w_interface_t, b_interface, memory, norms, usage, read_weights,
               write_weights, precedence, link, scratch, hiddens, reads_out, clip_value, r_heads, eps):  # fmt: skip
     """The DNC's controller and memory over a whole sequence; see :func:`run_sequence`.
 
-    ``x_gates`` [T, B, 4H]; the weights as in :func:`_controller_step`; the memory state as in
-    :class:`InferenceState`; outputs ``hiddens`` [T, B, H] (clipped controller outputs) and
-    ``reads_out`` [T, B, R*W].
+    ``x_gates`` [T, B, 4H]: gate pre-activations from the inputs; ``w_reads_t`` [R*W, 4H] and
+    ``w_h_t`` [H, 4H]: the recurrent weights, transposed; ``w_interface_t`` [H, I] and
+    ``b_interface`` [I]: the interface layer; the memory state as in :class:`InferenceState`.
+    Writes ``hiddens`` [T, B, H] (clipped controller outputs) and ``reads_out`` [T, B, R*W].
+    One function, so that numba compiles (and LLVM optimises) the step's code once.
     """
+    batch = x_gates.shape[1]
     h = np.zeros(hiddens.shape[1:], dtype=x_gates.dtype)  # [B, H]
     c, reads, bits = np.zeros_like(h), np.zeros_like(reads_out[0]), np.empty(x_gates[0].size, dtype=np.int32)
     for t in range(x_gates.shape[0]):
-        xi = _controller_step(x_gates[t], reads, h, c, w_reads_t, w_h_t, w_interface_t, b_interface, hiddens[t],
-                              clip_value, bits)  # fmt: skip
+        gates = np.dot(reads, w_reads_t)  # [B, 4H]: the controller, fed [x_t, r_{t-1}]
+        gates += np.dot(h, w_h_t)
+        gates += x_gates[t]
+        _lstm_cell_(gates, h, c, bits)
+        h_out = hiddens[t]
+        for b in range(batch):  # an LSTM output lies in (-1, 1): only a clip below 1 changes it
+            for k in range(h.shape[1]):
+                h_out[b, k] = min(max(h[b, k], -clip_value), clip_value) if 0 < clip_value < 1 else h[b, k]
+        xi = np.dot(h_out, w_interface_t)  # [B, I]: the raw interface vectors
+        xi += b_interface
         reads = reads_out[t]
-        _batch_step(t == 0, xi, memory, norms, usage, read_weights, write_weights, precedence, link, reads, scratch,
-                    r_heads, eps)  # fmt: skip
+        for b in range(batch):
+            _sample_step(t == 0, xi[b], memory[b], norms[b], usage[b], read_weights[b], write_weights[b],
+                         precedence[b], link[b], reads[b], scratch[b], r_heads, eps)  # fmt: skip
 
 
 if numba is not None:  # compiled on first call, then loaded from numba's on-disk cache
     _jit = functools.partial(numba.njit, cache=True, fastmath=_FASTMATH, boundscheck=False, nogil=True)
     _oneplus, _sigmoid, _exp_, _softmax_, _content_ = map(_jit, (_oneplus, _sigmoid, _exp_, _softmax_, _content_))
-    _sample_step, _batch_step, _lstm_cell_ = _jit(_sample_step), _jit(_batch_step), _jit(_lstm_cell_)
-    _controller_step, _sequence = _jit(_controller_step), _jit(_sequence)
+    _sample_step, _lstm_cell_, _sequence = _jit(_sample_step), _jit(_lstm_cell_), _jit(_sequence)
 
 
 class InferenceState:
