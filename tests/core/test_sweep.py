@@ -149,3 +149,56 @@ def test_ray_executor_gives_the_same_records_as_local(tmp_path):
     for run_id in a:
         assert a[run_id]["accuracy_matrix"] == b[run_id]["accuracy_matrix"]
         assert a[run_id]["config"] == b[run_id]["config"]
+
+
+def _modules_loaded(names: list[str]) -> dict[str, bool]:
+    """Run in a pool worker: which of ``names`` were already imported when the job started."""
+    return {name: name in sys.modules for name in names}
+
+
+def _plain(value) -> bool:
+    """True when ``value`` holds only plain JSON types (exact types, no subclasses)."""
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    return type(value) in (str, int, float, bool, type(None))
+
+
+def test_pool_workers_start_with_torch_and_the_harness_imported():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clbench.executors import worker_context
+
+    context = worker_context(1)
+    assert context.get_start_method() == "forkserver"  # Linux and macOS have it
+    names = ["torch", "torch._dynamo", "clbench.harness"]
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        assert pool.submit(_modules_loaded, names).result() == dict.fromkeys(names, True)
+
+
+def test_workers_return_records_of_plain_json_types():
+    """The driver unpickles what workers return: a torch or numpy object in a record would make it
+    import that library, and records are JSON files anyway."""
+    from clbench.executors import Job, run_job
+    from clbench.plugins import make_plugin_host
+    from clbench.config import resolve
+
+    config = RunConfig()
+    for assignment in TINY[1::2]:
+        config.apply_set(assignment)
+    resolved = resolve(config, make_plugin_host(()).registry)
+    record = run_job(Job(resolved.run_id, resolved.canonical()))
+    assert record["status"] == "ok" and _plain(record)
+    assert type(record["versions"]["torch"]) is str  # torch.__version__ is a str subclass of torch's
+
+
+def test_native_thread_pools_follow_the_run_unless_the_user_set_them(monkeypatch):
+    from clbench.executors import NATIVE_THREAD_VARIABLES, limit_native_threads
+
+    for name in NATIVE_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "4")  # the user's choice stays
+    limit_native_threads(2)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2" and os.environ["OMP_NUM_THREADS"] == "2"
+    assert os.environ["MKL_NUM_THREADS"] == "4"
