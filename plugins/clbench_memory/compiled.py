@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import numpy as np
 import torch
@@ -345,15 +346,16 @@ def run_sequence(
             hiddens, reads = run(0, batch)
         else:  # the kernels release the GIL: one Python thread per part of the batch
             bounds = [batch * i // parts for i in range(parts + 1)]
-            done = list(_pool(parts).map(run, bounds[:-1], bounds[1:]))
+            done = list(_pool(parts, os.getpid()).map(run, bounds[:-1], bounds[1:]))
             hiddens = np.concatenate([d[0] for d in done], axis=1)
             reads = np.concatenate([d[1] for d in done], axis=1)
     return torch.from_numpy(hiddens), torch.from_numpy(reads)
 
 
 @functools.cache
-def _pool(threads: int):
-    """A thread pool of ``threads`` workers, kept for later calls."""
+def _pool(threads: int, pid: int):
+    """A thread pool of ``threads`` workers, kept for later calls of process ``pid`` (a forked
+    child gets its own: the parent's threads do not exist there)."""
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clbench-dnc")
