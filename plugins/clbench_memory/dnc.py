@@ -44,9 +44,9 @@ class DNC(nn.Module):
         ``fused=False`` computes the link, the write and the reads with the plain
         :mod:`~clbench_memory.addressing` functions instead of the fused autograd nodes of
         :mod:`~clbench_memory.fused` and :mod:`~clbench_memory.fused_read` (same values, slower).
-        ``compiled_inference``: without autograd (evaluation) and with one write head, run the
-        memory with the numba kernel of :mod:`~clbench_memory.compiled` when numba is installed
-        (same values to float rounding, several times faster on a CPU)."""
+        ``compiled_inference``: for float32 calls without autograd (evaluation) and with one write
+        head, run the whole sequence with the numba kernel of :mod:`~clbench_memory.compiled` when
+        numba is installed (same values to float rounding, 2 to 3x faster on a CPU)."""
         super().__init__()
         check_sizes(
             input_size=input_size,
