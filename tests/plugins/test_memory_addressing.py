@@ -16,13 +16,7 @@ from torch.autograd import gradgradcheck as _gradgradcheck
 D = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is far faster than several (and immune to busy cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/plugins/conftest.py
 
 
 def gradcheck(f, inputs) -> bool:

@@ -13,13 +13,7 @@ from clbench_memory.tasks import copy_batch, copy_loss, wrong_bits
 BITS = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one torch thread is far faster than several (and immune to busy cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/plugins/conftest.py
 
 
 def train(cls, iterations: int, seed: int = 0) -> list[float]:
