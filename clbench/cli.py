@@ -14,9 +14,11 @@ from typing import Any
 import click
 
 from clbench import __version__
-from clbench.config import COMPONENT_SECTIONS, RunConfig, load_toml, resolve
+from clbench.config import COMPONENT_SECTIONS, MAX_SEED, RunConfig, load_toml, resolve
 from clbench.errors import RunFailed, UserError
+from clbench.interrupts import Interrupted, install_handlers
 from clbench.registry import KINDS, SECTION_OF_KIND
+from clbench.text import printable
 
 LIST_KINDS = {"benchmarks": "benchmarks", "models": "models", "meta": "meta", "replay": "replay", "strategies": "strategies"}
 
@@ -29,6 +31,18 @@ def _plugin_option(f: Any) -> Any:
         metavar="MODULE",
         help="Import MODULE as a plugin for this command (repeatable).",
     )(f)
+
+
+def _results_option(help_text: str) -> Any:
+    """``--results DIR``: a folder path; an empty path is an error, not the current folder."""
+
+    def check(ctx: click.Context, param: Any, value: str) -> str:
+        if not value or not value.strip():
+            raise click.BadParameter("must be a folder path, not empty")
+        return value
+
+    return click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
+                        callback=check, help=help_text)
 
 
 def _host(ctx: click.Context, extra: tuple[str, ...] = ()) -> Any:
@@ -57,12 +71,12 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.option("--meta", metavar="NAME", help="Meta-learner (update rule). Default: none.")
 @click.option("--replay", metavar="NAME", help="Replay buffer. Default: none.")
 @click.option("--strategy", metavar="NAME", help="A whole learner with its own loop (e.g. joint).")
-@click.option("--seed", type=int, default=None, help="Run seed (model init, data order, stream). Default: 0.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
+              help="Run seed (model init, data order, stream), 0 to 2**32-1. Default: 0.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Set an option; SECTION is one of benchmark, model, meta, replay, strategy, train.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
+@_results_option("Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads for this run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -83,6 +97,9 @@ def run(ctx: click.Context, benchmark: str | None, model: str | None, meta: str 
     _check_results_dir(results)
     host = _host(ctx, plugins)
     resolved = resolve(config, host.registry)
+    from clbench.records import check_writable
+
+    check_writable(results)  # before training, not after it
 
     from clbench.executors import limit_native_threads
 
@@ -102,22 +119,26 @@ def run(ctx: click.Context, benchmark: str | None, model: str | None, meta: str 
             progress.close()
     record = result.record
     if as_json:
-        click.echo(json.dumps(record, indent=1))
+        from clbench.records import dumps
+
+        click.echo(dumps(record))
     else:
         _print_summary(record, result.path)
+    if result.write_failed:
+        raise RunFailed(f"run {record['run_id']} finished ({record['status']}) but {result.note}")
     if result.note:
-        click.echo(f"clbench: {result.note}", err=True)
+        click.echo(f"clbench: {printable(result.note)}", err=True)
     if record["status"] != "ok":
-        raise RunFailed(f"run {record['run_id']} failed: {record['error']}")
+        raise RunFailed(f"run {record['run_id']} failed: {printable(record['error'])}")
 
 
 def _check_results_dir(results: str) -> None:
     path = Path(results)
     if path.exists() and not path.is_dir():
-        raise UserError(f"--results {results!r} is a file; it must be a folder")
+        raise UserError(f"--results {printable(results)!r} is a file; it must be a folder")
     runs = path / "runs"
     if runs.exists() and not runs.is_dir():
-        raise UserError(f"{str(runs)!r} is a file; clbench keeps run records in that folder")
+        raise UserError(f"{printable(runs)!r} is a file; clbench keeps run records in that folder")
 
 
 def _fmt(value: Any) -> str:
@@ -125,7 +146,7 @@ def _fmt(value: Any) -> str:
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
-    return str(value)
+    return printable(value)
 
 
 def _print_summary(record: dict[str, Any], path: Path | None) -> None:
@@ -133,18 +154,20 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
     shown = [s for s in COMPONENT_SECTIONS if cfg.get(s)]
     if cfg.get("strategy"):  # a strategy brings its own loop: meta and replay are not used
         shown = [s for s in shown if s not in ("meta", "replay")]
-    parts = [f"{s}={cfg[s]['name']}" for s in shown]
-    click.echo(f"run {record['run_id']}  {record['status']}  {_fmt(record.get('duration_s'))} s  "
+    parts = [f"{s}={printable(cfg[s]['name'])}" for s in shown]
+    click.echo(f"run {record['run_id']}  {printable(record['status'])}  {_fmt(record.get('duration_s'))} s  "
                f"seed={record['seed']}  {' '.join(parts)}")
     if record["status"] == "ok":
         width = max(len(k) for k in record["metrics"])
         click.echo(f"{'metric'.ljust(width)}  value")
         for key, value in record["metrics"].items():
-            click.echo(f"{key.ljust(width)}  {_fmt(value)}")
+            click.echo(f"{printable(key).ljust(width)}  {_fmt(value)}")
     for err in record.get("hook_errors") or []:
-        click.echo(f"warning: plugin {err['plugin']!r} failed in {err['hook']}: {err['error']}", err=True)
+        if isinstance(err, dict):
+            click.echo(f"warning: plugin {printable(err.get('plugin'))!r} failed in {printable(err.get('hook'))}: "
+                       f"{printable(err.get('error'))}", err=True)
     if path is not None:
-        click.echo(f"record: {path}")
+        click.echo(f"record: {printable(path)}")
 
 
 @cli.command()
@@ -163,8 +186,7 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 @click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: a process pool; ray: Ray tasks.")
 @click.option("--ray-address", metavar="ADDR", help="Existing Ray cluster (default: start a local one).")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder; complete records there are skipped (resume).")
+@_results_option("Results folder; complete records there are skipped (resume).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per run.")
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -194,7 +216,7 @@ def sweep(ctx: click.Context, benchmark: str | None, model: str | None, meta: st
     if dry_run:
         for config in plan.configs:
             c = config.canonical()
-            parts = [f"{s}={c[s]['name']}" for s in COMPONENT_SECTIONS if c.get(s)]
+            parts = [f"{s}={printable(c[s]['name'])}" for s in COMPONENT_SECTIONS if c.get(s)]
             click.echo(f"{config.run_id}  seed={config.seed}  {' '.join(parts)}")
         click.echo(f"{len(plan.configs)} runs planned")
         return
@@ -221,6 +243,15 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
 
     workers = workers or default_workers()
     todo = sum(1 for rid in plan.run_ids if not is_complete(record_path(results, rid)))
+    if executor_name == "ray" and todo:
+        from clbench.executors import connect_ray
+
+        if connect_ray(ray_address, workers):  # a bad address or a missing token: one line, before anything else
+            import atexit
+
+            import ray
+
+            atexit.register(ray.shutdown)
     click.echo(f"sweep: {len(plan.configs)} runs planned, {len(plan.configs) - todo} already complete, "
                f"{todo} to run on {executor_name} with {workers} worker(s)", err=True)
     bar = None
@@ -237,7 +268,7 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
         if bar is not None:
             bar.update(bar_task, advance=1, description=f"last: {record['run_id']} {record['status']}")
         elif not quiet:
-            click.echo(f"  {record['run_id']}  {record['status']}", err=True)
+            click.echo(f"  {record['run_id']}  {printable(record['status'])}", err=True)
 
     root_plugins = tuple(ctx.find_root().params.get("plugins") or ()) + tuple(plugins)
     t0 = time.perf_counter()
@@ -247,10 +278,20 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
     finally:
         if bar is not None:
             bar.stop()
-    click.echo(f"sweep done in {time.perf_counter() - t0:.1f} s: {len(summary.ok)} ok, {len(summary.failed)} failed, "
-               f"{len(summary.skipped)} skipped (already complete); records in {results}/runs")
+    elapsed = time.perf_counter() - t0
+    if summary.interrupted is not None:
+        kept = len(summary.ok) + len(summary.failed)
+        click.echo(f"sweep interrupted after {elapsed:.1f} s: kept {kept} record(s) written by this sweep "
+                   f"({len(summary.ok)} ok, {len(summary.failed)} failed); discarded {len(summary.discarded)} run(s) "
+                   f"in flight{': ' + ', '.join(summary.discarded) if summary.discarded else ''}; "
+                   f"{len(summary.not_started)} not started. Run the same command to resume.", err=True)
+        raise summary.interrupted
+    click.echo(f"sweep done in {elapsed:.1f} s: {len(summary.ok)} ok, {len(summary.failed)} failed, "
+               f"{len(summary.skipped)} skipped (already complete); records in {printable(results)}/runs")
     for run_id, error in summary.failed.items():
-        click.echo(f"  failed {run_id}: {error}")
+        click.echo(f"  failed {run_id}: {printable(error)}")
+    for run_id, note in summary.not_written.items():
+        click.echo(f"  {run_id}: {printable(note)}", err=True)
     if summary.failed:
         raise RunFailed(f"{len(summary.failed)} of {len(plan.configs)} runs failed")
 
@@ -287,12 +328,14 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
         if not data[k]:
             click.echo("  (none registered)")
         for item in data[k]:
-            click.echo(f"  {item['name']:<{width}} {item['description']}  [{item['plugin']}]")
+            click.echo(f"  {printable(item['name']):<{width}} {printable(item['description'])}  "
+                       f"[{printable(item['plugin'])}]")
             if not item["available"]:
-                click.echo(f"  {'':<{width}} unavailable: {item['unavailable_reason']}")
+                click.echo(f"  {'':<{width}} unavailable: {printable(item['unavailable_reason'])}")
             for opt in item["options"]:
-                default = json.dumps(opt["default"], default=str)
-                click.echo(f"  {'':<{width}}   {SECTION_OF_KIND[k]}.{opt['name']}={default}  ({opt['type']}) {opt['description']}")
+                default = printable(json.dumps(opt["default"], default=str))
+                click.echo(f"  {'':<{width}}   {SECTION_OF_KIND[k]}.{printable(opt['name'])}={default}  "
+                           f"({printable(opt['type'])}) {printable(opt['description'])}")
         click.echo("")
 
 
@@ -303,44 +346,49 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
 def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None:  # noqa: F811 - click name
     """List plugins: source, version, hooks, and load errors."""
     host = _host(ctx, plugins)
-    host.registry  # registration errors mark plugins as failed  # noqa: B018
+    host.build_registry(lenient=True)  # registration errors and name conflicts mark plugins as failed
     if as_json:
-        click.echo(json.dumps([i.to_dict() for i in host.infos], indent=1))
+        click.echo(json.dumps([i.to_dict() for i in host.infos], indent=1))  # conflicts: in each plugin's error
         return
     for info in host.infos:
-        version = info.version or "-"
-        click.echo(f"{info.name:<34} {info.status:<8} {version:<8} {info.source:<12} {info.module}")
+        version = printable(info.version or "-")
+        click.echo(f"{printable(info.name):<34} {info.status:<8} {version:<8} {info.source:<12} {printable(info.module)}")
         if info.error:
-            click.echo(f"{'':<34} error: {info.error}")
+            click.echo(f"{'':<34} error: {printable(info.error)}")
         if info.hooks:
             click.echo(f"{'':<34} hooks: {', '.join(info.hooks)}")
+    for conflict in host.conflicts:
+        click.echo(f"conflict: {conflict}")
 
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder to look in.")
+@_results_option("Results folder to look in.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def show(run_id: str, results: str, as_json: bool) -> None:
     """Show the record of RUN_ID (a unique prefix is enough)."""
-    from clbench.records import find_record, read_record
+    from clbench.records import dumps, find_record, load_record
 
     path = find_record(results, run_id)
-    record = read_record(path)
+    record, reason = load_record(path)
     if record is None:
-        raise UserError(f"{str(path)!r} is not a readable clbench record")
+        raise UserError(f"{printable(path)!r} is not a usable clbench record: {printable(reason)}")
     if as_json:
-        click.echo(json.dumps(record, indent=1))
+        click.echo(dumps(record))
         return
     _print_summary(record, path)
     if record.get("error"):
-        click.echo(f"error: {record['error']}")
+        click.echo(f"error: {printable(record['error'])}")
     matrix = record.get("accuracy_matrix") or []
     if matrix:
         click.echo("accuracy matrix (row i: after task i; column j: task j):")
-        click.echo("init  " + " ".join(f"{a:.2f}" for a in record.get("init_accuracy", [])))
+        click.echo("init  " + " ".join(_cell(a) for a in record.get("init_accuracy", [])))
         for i, row in enumerate(matrix):
-            click.echo(f"{i:>4}  " + " ".join(f"{a:.2f}" for a in row))
+            click.echo(f"{i:>4}  " + " ".join(_cell(a) for a in row))
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else " n/a"
 
 
 def _add_report_command() -> None:
@@ -356,24 +404,28 @@ _add_report_command()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
+    install_handlers()  # Ctrl-C and SIGTERM raise Interrupted; a plugin's KeyboardInterrupt does not stop a run
     try:
         rv = cli.main(args=argv, prog_name="clbench", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo("clbench: interrupted", err=True)
+        return exc.exit_code
     except click.exceptions.Abort:
         click.echo("clbench: aborted", err=True)
         return 130
     except click.exceptions.UsageError as exc:
-        msg = exc.format_message().replace("\n", " ")
+        msg = printable(" ".join(exc.format_message().split()))
         hint = f" (see 'clbench {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'clbench --help')"
         click.echo(f"clbench: error: {msg}{hint}", err=True)
         return 2
     except click.exceptions.ClickException as exc:
-        click.echo(f"clbench: error: {exc.format_message()}", err=True)
+        click.echo(f"clbench: error: {printable(exc.format_message())}", err=True)
         return exc.exit_code
     except UserError as exc:
-        click.echo(f"clbench: error: {exc}", err=True)
+        click.echo(f"clbench: error: {printable(exc)}", err=True)
         return 2
     except RunFailed as exc:
-        click.echo(f"clbench: {exc}", err=True)
+        click.echo(f"clbench: {printable(exc)}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("clbench: interrupted", err=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,22 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from clbench.errors import UserError
+from clbench.files import UnsafeFile, read_text_safely
 from clbench.options import Options, parse_value, validate_options
 from clbench.registry import KIND_OF_SECTION, Component, Registry
+from clbench.text import printable
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+#: Seeds are unsigned 32-bit integers: every generator a run seeds (torch, numpy, Avalanche) accepts them.
+MAX_SEED = 2**32 - 1
 COMPONENT_SECTIONS = ("benchmark", "model", "meta", "replay", "strategy")
 SET_SECTIONS = (*COMPONENT_SECTIONS, "train")
+#: Config and experiment files larger than this are refused (they are a few kB).
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 DEFAULTS = {"benchmark": "shifting-linear", "model": "mlp", "meta": "none", "replay": "none", "strategy": None}
 
 
@@ -89,15 +96,42 @@ class RunConfig:
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file; a missing, unreadable or malformed file is a one-line :class:`UserError`."""
-    path = Path(path)
+    shown = printable(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = read_text_safely(path, limit=MAX_CONFIG_BYTES)
     except FileNotFoundError:
-        raise UserError(f"config file {str(path)!r} does not exist") from None
+        raise UserError(f"config file {shown!r} does not exist") from None
+    except UnsafeFile as exc:
+        raise UserError(f"cannot read config file: {printable(exc)}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config file {str(path)!r}: {exc}") from None
+        raise UserError(f"cannot read config file {shown!r}: {printable(exc)}") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        raise UserError(f"config file {shown!r} is not valid TOML: {printable(exc)}") from None
+    except RecursionError:
+        raise UserError(f"config file {shown!r} is nested too deeply") from None
+    bad = _non_finite(data)
+    if bad:
+        raise UserError(f"config file {shown!r}: {bad} is not a finite number; options take finite values only")
+    return data
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite float in a parsed TOML table, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "a value"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item, f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def load_toml(path: str | Path) -> RunConfig:
@@ -106,7 +140,7 @@ def load_toml(path: str | Path) -> RunConfig:
     Layout: top-level ``seed``; a table per section with ``name`` and the options as keys, e.g.
     ``[model]`` ``name = "dnc"`` ``memory_slots = 128``; ``[train]`` holds train settings.
     """
-    return config_from_dict(read_toml(path), where=str(path))
+    return config_from_dict(read_toml(path), where=printable(path))
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
@@ -123,8 +157,8 @@ def apply_dict(config: RunConfig, data: dict[str, Any], where: str = "config") -
         if key not in allowed:
             raise UserError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
         if key == "seed":
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise UserError(f"{where}: seed must be an integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+                raise UserError(f"{where}: seed must be an integer from 0 to {MAX_SEED}, got {value!r}")
             config.seed = value
             continue
         if not isinstance(value, dict):
@@ -190,8 +224,9 @@ def run_id_of(canonical: dict[str, Any]) -> str:
 
 def resolve(config: RunConfig, registry: Registry) -> ResolvedConfig:
     """Validate names and options against the registry; raise :class:`UserError` on bad input."""
-    if not isinstance(config.seed, int) or config.seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {config.seed!r}")
+    seed = config.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     train = validate_options("train", "", TrainConfig, config.train)
     strategy = config.names.get("strategy")
     if strategy:

@@ -12,3 +12,14 @@ class UserError(Exception):
 
 class RunFailed(Exception):
     """A run started but did not complete; its record was written with status ``failed``."""
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training loss became NaN or infinite: the run diverged and is recorded as failed."""
+
+    def __init__(self, task_index: int, epoch: int, loss: float):
+        super().__init__(
+            f"training loss became {loss} at task {task_index}, epoch {epoch}: the run diverged "
+            "(try a lower train.lr or set train.clip)"
+        )
+        self.task_index, self.epoch, self.loss = task_index, epoch, loss

@@ -7,10 +7,11 @@ whose worker dies, becomes a ``failed`` record with the reason; the sweep goes o
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from clbench.records import SCHEMA_VERSION
@@ -70,9 +71,20 @@ def failed_record(job: Job, error: str) -> dict[str, Any]:
     }
 
 
+def no_implicit_path() -> None:
+    """Drop the implicit current-folder entry ('' at the front of ``sys.path``, which ``python -c``
+    adds) so that a worker never imports a ``numpy.py`` or ``torch.py`` lying in the folder the
+    sweep was started from. Folders the user named (``PYTHONPATH``) stay."""
+    import sys
+
+    while "" in sys.path:
+        sys.path.remove("")
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Execute one job in this process and return its record (never raises)."""
     try:
+        no_implicit_path()
         limit_native_threads(job.threads)  # before this worker imports numpy and torch
         from clbench.config import config_from_canonical, resolve
         from clbench.harness import execute
@@ -84,10 +96,35 @@ def run_job(job: Job) -> dict[str, Any]:
                                       "plugin versions differ between driver and worker?")
         record = execute(resolved, host, results=None, threads=job.threads).record
         # plain JSON types only: unpickling a torch or numpy object would make the driver import
-        # that library (seconds of CPU taken from the workers), and records are JSON anyway
-        return json.loads(json.dumps(record, allow_nan=True))
+        # that library (seconds of CPU taken from the workers), and records are strict JSON anyway
+        from clbench.records import dumps
+
+        return json.loads(dumps(record, indent=None))
     except BaseException as exc:  # noqa: BLE001 - a job must come back as a record
-        return failed_record(job, f"{type(exc).__name__}: {exc}".strip())
+        return failed_record(job, " ".join(f"{type(exc).__name__}: {exc}".split()))
+
+
+def _worker_init(driver_pid: int) -> None:
+    """Initialise a local pool worker: Ctrl-C is the driver's to handle (it stops the workers),
+    and the worker exits within a second of the driver's death, however the driver died."""
+    import signal
+    import threading
+    import time
+
+    no_implicit_path()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(driver_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # pragma: no cover - the pid was reused by another user's process
+                os._exit(1)
+
+    threading.Thread(target=watch, name="clbench-driver-watch", daemon=True).start()
 
 
 #: Modules the local pool's fork server imports once, so that each worker forked from it starts
@@ -108,6 +145,9 @@ def worker_context(threads: int) -> Any:
     import multiprocessing as mp
 
     limit_native_threads(threads)
+    # the server is started as `python -c ...`, which puts the current folder first on sys.path:
+    # PYTHONSAFEPATH (Python 3.11+) keeps it off; the preload and run_job drop it as well
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
@@ -115,74 +155,235 @@ def worker_context(threads: int) -> Any:
     return context
 
 
-def run_local(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
+@dataclass
+class Progress:
+    """What an executor has in hand, for the driver to report when it is interrupted."""
+
+    in_flight: set[str] = field(default_factory=set)
+
+
+def _stop_pool(pool: Any) -> None:
+    """Stop a process pool now: terminate its workers (they may be minutes into a run), drop
+    queued jobs, and reap the processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        try:
+            process.terminate()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=2)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=1)
+
+
+def run_local(jobs: list[Job], workers: int, progress: Progress | None = None) -> Iterator[dict[str, Any]]:
     """Run jobs in a pool of ``workers`` processes (no state shared with the driver: see
     :func:`worker_context`); yield records as they complete. ``workers=1`` still uses one worker
-    process, for isolation."""
+    process, for isolation. If the driver is interrupted (or the generator is closed), the
+    workers are stopped at once and their runs discarded."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    progress = progress if progress is not None else Progress()
     pending_jobs = list(jobs)
     context = worker_context(max((job.threads for job in jobs), default=1))
     while pending_jobs:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+        try:
             futures = {pool.submit(run_job, job): job for job in pending_jobs}
+            progress.in_flight = {job.run_id for job in pending_jobs}
             pending_jobs = []
             broken = False
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = futures.pop(future)
+                    progress.in_flight.discard(job.run_id)
                     try:
                         yield future.result()
                     except BrokenProcessPool:
                         broken = True
                         pending_jobs.append(job)
+                        progress.in_flight.add(job.run_id)
                     except Exception as exc:  # noqa: BLE001
                         yield failed_record(job, f"{type(exc).__name__}: {exc}")
-            if broken:
-                # a worker died (e.g. killed or out of memory): the jobs it may have held cannot be
-                # told apart, so each unfinished one is retried once alone before being failed.
-                for job in pending_jobs:
-                    yield from _run_alone(job, context)
-                pending_jobs = []
+        except BaseException:
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+        if broken:
+            # a worker died (e.g. killed or out of memory): the jobs it may have held cannot be
+            # told apart, so each unfinished one is retried once alone before being failed.
+            for job in pending_jobs:
+                yield from _run_alone(job, context)
+                progress.in_flight.discard(job.run_id)
+            pending_jobs = []
 
 
 def _run_alone(job: Job, context: Any) -> Iterator[dict[str, Any]]:
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        future = pool.submit(run_job, job)
         try:
-            yield pool.submit(run_job, job).result()
+            record = future.result()
         except BrokenProcessPool:
-            yield failed_record(job, "the worker process died (killed, or out of memory)")
+            record = failed_record(job, "the worker process died (killed, or out of memory)")
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+    yield record
 
 
-def run_ray(jobs: list[Job], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
-    """Run jobs as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray
-    started for the sweep with ``workers`` CPUs; yield records as they complete."""
+#: Seconds to wait for a Ray cluster to accept the connection before giving up with a clear error.
+RAY_CONNECT_TIMEOUT = 30.0
+
+
+def _ray_host_port(address: str) -> tuple[str, int] | None:
+    """``host:port`` of a Ray address (``ray://`` stripped), or None for ``auto``/``local``."""
+    text = address.strip()
+    if text.startswith("ray://"):
+        text = text[len("ray://"):]
+    if text in ("auto", "local", "") or ":" not in text:
+        return None
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    try:
+        return host, int(port)
+    except ValueError:
+        from clbench.errors import UserError
+
+        raise UserError(f"bad --ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto") from None
+
+
+def ray_runtime_env() -> dict[str, Any]:
+    """The runtime environment of clbench's Ray tasks: native thread pools capped at one thread."""
+    return {"env_vars": {name: "1" for name in NATIVE_THREAD_VARIABLES}}
+
+
+def connect_ray(address: str | None, workers: int, env: dict[str, Any] | None = None) -> bool:
+    """Connect to the Ray cluster at ``address`` (or start a local one with ``workers`` CPUs).
+
+    Returns True when this call started a local cluster. An unreachable address, a cluster that
+    needs an authentication token, or no answer within :data:`RAY_CONNECT_TIMEOUT` seconds is a
+    one-line :class:`UserError` naming the cause.
+    """
+    import logging
+    import socket
+    import threading
+
     import ray
 
-    started_here = False
-    if not ray.is_initialized():
-        env = {"env_vars": {name: "1" for name in NATIVE_THREAD_VARIABLES}}
-        if address:
-            ray.init(address=address, include_dashboard=False, runtime_env=env, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
-            started_here = True
+    from clbench.errors import UserError
+
+    if ray.is_initialized():
+        return False
+    if address:
+        target = _ray_host_port(address)
+        if target is not None:
+            try:
+                socket.create_connection(target, timeout=5).close()
+            except OSError as exc:
+                raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+                                "is it running (ray start --head) and is the address right?") from None
+    kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": env or ray_runtime_env(), "log_to_driver": False,
+                              "logging_level": logging.ERROR}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = workers
+    outcome: dict[str, BaseException] = {}
+
+    def init() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            outcome["error"] = exc
+
+    where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+    if not address:  # starting a local cluster: Ray's own start-up timeouts apply
+        init()
+        captured = ""
+    else:  # connecting may retry for minutes: give up after RAY_CONNECT_TIMEOUT seconds
+        with _captured_stderr() as read_captured:  # Ray's native client logs each retry to stderr
+            thread = threading.Thread(target=init, name="clbench-ray-connect", daemon=True)
+            thread.start()
+            thread.join(RAY_CONNECT_TIMEOUT)
+            captured = read_captured()
+        if thread.is_alive():
+            raise UserError(f"could not connect to {where} within {RAY_CONNECT_TIMEOUT:.0f} s; "
+                            "check that it is running and reachable")
+    error = outcome.get("error")
+    if error is not None:
+        text = " ".join(str(error).split())
+        if any(word in (text + captured) for word in ("Unauthenticated", "InvalidAuthToken", "authentication token")):
+            raise UserError(f"{where} requires authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) "
+                            "to the cluster's token, with RAY_AUTH_MODE=token") from None
+        raise UserError(f"cannot connect to {where}: {type(error).__name__}: {text[:200]}") from None
+    return not address
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[Callable[[], str]]:
+    """Send this process's native stderr (file descriptor 2) to a temp file for the block; yields
+    a function that returns what was written so far."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+
+        def read() -> str:
+            sink.seek(0)
+            return sink.read().decode("utf-8", "replace")
+
+        try:
+            yield read
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def run_ray(jobs: list[Job], workers: int, address: str | None, progress: Progress | None = None
+            ) -> Iterator[dict[str, Any]]:
+    """Run jobs as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray
+    started for the sweep with ``workers`` CPUs; yield records as they complete. If the driver is
+    interrupted, the tasks still running are cancelled."""
+    import ray
+
+    progress = progress if progress is not None else Progress()
+    started_here = connect_ray(address, workers)  # False when the caller connected already
+    refs: dict[Any, Job] = {}
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
         refs = {remote.remote(job): job for job in jobs}
+        progress.in_flight = {job.run_id for job in jobs}
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
                 job = refs.pop(ref)
+                progress.in_flight.discard(job.run_id)
                 try:
                     yield ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - e.g. the worker died
                     yield failed_record(job, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+    except BaseException:
+        for ref in refs:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - already finished
+                pass
+        raise
     finally:
         if started_here:
             ray.shutdown()

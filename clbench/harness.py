@@ -7,8 +7,10 @@ matrix R). Lifecycle hooks are called around each phase; each phase is timed.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
+import math
 import platform
 import time
 import traceback
@@ -18,10 +20,11 @@ from typing import Any
 
 from clbench import __version__
 from clbench.config import ResolvedConfig
-from clbench.errors import UserError
+from clbench.errors import NonFiniteLoss, UserError
+from clbench.interrupts import is_user_interrupt
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
-from clbench.records import SCHEMA_VERSION, read_record, record_path, write_atomic
+from clbench.records import SCHEMA_VERSION, save_record, strict_json
 
 
 @dataclass
@@ -182,7 +185,9 @@ def execute(
         ctx.learner = build_learner(ctx)
     except UserError:
         raise
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit from a plugin too: only the user's interrupt stops a run
+        if is_user_interrupt(exc):
+            raise
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     timings["build_s"] = time.perf_counter() - t0
 
@@ -198,6 +203,7 @@ def execute(
             ctx.notify("clbench_task_start", task_index=i)
             t0 = time.perf_counter()
             stats.append(ctx.learner.train_task(i, ctx.stream))
+            check_finite_loss(stats[-1], i)
             train_s = time.perf_counter() - t0
             timings["train_s"].append(train_s)
             ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
@@ -215,20 +221,36 @@ def execute(
             record["adapted_accuracy_matrix"] = adapted_rows
             record["adapted_metrics"] = compute_all(adapted_rows, adapted_init)
         record["status"] = "ok"
-    except (KeyboardInterrupt, UserError):
+    except UserError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if is_user_interrupt(exc):
+            raise
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     return _finish(ctx, record, timings, t_start, results)
+
+
+def check_finite_loss(stats: Any, task_index: int) -> None:
+    """Raise :class:`NonFiniteLoss` when a task's training statistics (``{"loss": [per epoch]}``)
+    hold a NaN or infinite loss: the run diverged, and its accuracies would be meaningless."""
+    losses = stats.get("loss") if isinstance(stats, dict) else None
+    for epoch, loss in enumerate(losses or []):
+        if isinstance(loss, (int, float)) and not math.isfinite(loss):
+            raise NonFiniteLoss(task_index, epoch, float(loss))
 
 
 def _finish_failed(
     ctx: RunContext, record: dict, timings: dict, exc: BaseException, t_start: float, results: Any
 ) -> RunResult:
     record["status"] = "failed"
-    record["error"] = f"{type(exc).__name__}: {exc}".strip()
+    record["error"] = describe_error(exc)
     record["traceback"] = traceback.format_exc()
     return _finish(ctx, record, timings, t_start, results)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
 
 
 @dataclass
@@ -238,17 +260,18 @@ class RunResult:
     record: dict[str, Any]
     path: Path | None
     note: str | None = None
+    write_failed: bool = False
 
 
 def _serialisable_extras(ctx: RunContext) -> dict[str, Any]:
     out = {}
     for key, value in ctx.extras.items():
         try:
-            json.dumps(value, allow_nan=True)
-        except (TypeError, ValueError) as exc:
+            json.dumps(value)
+        except (TypeError, ValueError, RecursionError) as exc:
             ctx.hook_errors.append({"plugin": str(key), "hook": "extras", "error": f"not JSON-serialisable: {exc}"})
             continue
-        out[key] = value
+        out[key] = strict_json(value)
     return out
 
 
@@ -257,7 +280,8 @@ def _finish(ctx: RunContext, record: dict, timings: dict, t_start: float, result
     record["init_accuracy"] = ctx.init_accuracy
     if ctx.stream is not None:
         record["benchmark_info"] = dict(getattr(ctx.stream, "info", {}) or {})
-    ctx.notify("clbench_run_end", record=record)
+    # hooks see a copy: a plugin's own data goes under its key in context.extras
+    ctx.notify("clbench_run_end", record=copy.deepcopy(record))
     timings["total_s"] = time.perf_counter() - t_start
     record["timings"] = timings
     record["duration_s"] = timings["total_s"]
@@ -265,9 +289,8 @@ def _finish(ctx: RunContext, record: dict, timings: dict, t_start: float, result
     record["hook_errors"] = ctx.hook_errors
     if results is None:
         return RunResult(record, None)
-    path = record_path(results, ctx.run_id)
-    existing = read_record(path)
-    if record["status"] != "ok" and existing is not None and existing.get("status") == "ok":
-        return RunResult(record, None, f"not written: a complete record already exists at {path}")
-    write_atomic(path, record)
-    return RunResult(record, path)
+    try:
+        saved = save_record(results, record)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: keep the results on screen
+        return RunResult(record, None, f"could not write the record: {exc.strerror or exc}", write_failed=True)
+    return RunResult(record, saved.path, saved.note)

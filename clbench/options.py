@@ -17,9 +17,11 @@ from clbench.errors import UserError
 
 
 class Options(BaseModel):
-    """Base class of a component's options: unknown keys are rejected, values are validated."""
+    """Base class of a component's options: unknown keys are rejected, values are validated;
+    NaN and infinite floats are rejected everywhere, and a boolean is never taken for a number
+    (see :func:`validate_options`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class NoOptions(Options):
@@ -73,12 +75,38 @@ def validate_options(section: str, component: str, options_cls: type[Options], r
 
     ``section`` and ``component`` name the place in the config (``model``, ``mlp``) for the message.
     """
+    for key, value in raw.items():
+        field = options_cls.model_fields.get(key) if isinstance(key, str) else None
+        if field is not None and _holds_bool(value) and not _admits_bool(field.annotation):
+            where = f" of {section} {component!r}" if component else ""
+            raise UserError(f"bad value {value!r} for {section}.{key}{where}: a boolean is not a number; "
+                            f"allowed: {type_name(field.annotation)}")
     try:
         return options_cls(**raw)
     except ValidationError as exc:
         raise UserError(_one_line(section, component, options_cls, exc)) from None
     except TypeError as exc:  # e.g. a non-string key
         raise UserError(f"bad options for {section} {component!r}: {exc}") from None
+
+
+def _holds_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_bool(v) for v in value.values())
+    return False
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """True when a field's type accepts booleans somewhere (``bool``, ``Any``, a Literal of them)."""
+    if annotation is bool or annotation is Any:
+        return True
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return any(isinstance(a, bool) for a in args)
+    return any(_admits_bool(a) for a in args)
 
 
 def _one_line(section: str, component: str, options_cls: type[Options], exc: ValidationError) -> str:
@@ -100,4 +128,10 @@ def _one_line(section: str, component: str, options_cls: type[Options], exc: Val
         if field.description:
             hint += f" ({field.description})"
     of = f" of {where}" if component else ""
-    return f"bad value {err.get('input')!r} for {section}.{key}{of}: {msg}{hint}"
+    return f"bad value {_shown(err.get('input'))} for {section}.{key}{of}: {msg}{hint}"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

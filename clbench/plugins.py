@@ -20,7 +20,9 @@ import pluggy
 
 from clbench import PROJECT_NAME, hookspecs
 from clbench.errors import UserError
+from clbench.interrupts import is_user_interrupt
 from clbench.registry import DuplicateComponentError, Registry
+from clbench.text import printable
 
 ENTRY_POINT_GROUP = "clbench"
 DISABLE_ENV = "CLBENCH_DISABLE_PLUGINS"
@@ -61,7 +63,16 @@ def disabled_plugins(environ: dict[str, str] | None = None) -> set[str]:
 
 
 def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    """``Type: first line of the message``, with control characters made visible."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return printable((text.splitlines() or [type(exc).__name__])[0])
+
+
+def _contain(exc: BaseException) -> None:
+    """Re-raise the user's own interrupt; any other exception (``SystemExit``, a plugin's
+    ``KeyboardInterrupt`` or ``GeneratorExit`` included) is the plugin's failure, to be recorded."""
+    if is_user_interrupt(exc):
+        raise exc
 
 
 class PluginHost:
@@ -71,6 +82,8 @@ class PluginHost:
         self.pm = pm
         self.infos = infos
         self._registry: Registry | None = None
+        #: Name conflicts found while building the registry leniently (see :meth:`build_registry`).
+        self.conflicts: list[str] = []
 
     @property
     def hook(self) -> Any:
@@ -83,12 +96,16 @@ class PluginHost:
 
     @property
     def registry(self) -> Registry:
-        """The registry, filled on first use by calling every registration hook."""
+        """The registry, filled on first use by calling every registration hook; two plugins
+        registering the same name is a :class:`UserError` naming both."""
         if self._registry is None:
-            self._registry = self._build_registry()
+            self._registry = self.build_registry()
         return self._registry
 
-    def _build_registry(self) -> Registry:
+    def build_registry(self, *, lenient: bool = False) -> Registry:
+        """Call every registration hook into a new registry. ``lenient``: a duplicate name marks
+        the later plugin as failed and is kept in :attr:`conflicts` instead of raising (so that
+        ``clbench plugins`` can always list the plugins and show the conflict)."""
         registry = Registry()
         for info in self.infos:
             if info.status == "failed":
@@ -100,8 +117,12 @@ class PluginHost:
                 try:
                     impl.function(register=register)
                 except DuplicateComponentError as exc:
-                    raise UserError(str(exc)) from None
-                except Exception as exc:  # a broken plugin must not stop the others
+                    if not lenient:
+                        raise UserError(printable(exc)) from None
+                    self.conflicts.append(printable(exc))
+                    self._mark_failed(impl.plugin_name, f"name conflict: {printable(exc)}")
+                except BaseException as exc:  # a broken plugin must not stop the others
+                    _contain(exc)
                     self._mark_failed(impl.plugin_name, f"{hook_name} raised {_short_error(exc)}")
                     registry.broken_plugins[impl.plugin_name] = _short_error(exc)
         return registry
@@ -120,7 +141,8 @@ class PluginHost:
         for impl in reversed(caller.get_hookimpls()):  # registration order
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:
+            except BaseException as exc:
+                _contain(exc)
                 entry = {"plugin": impl.plugin_name, "hook": hook_name, "error": _short_error(exc)}
                 errors.append(entry)
                 print(f"clbench: plugin {impl.plugin_name!r} failed in {hook_name}: {entry['error']}", file=sys.stderr)
@@ -169,7 +191,8 @@ def make_plugin_host(
             try:
                 plugin = ep.load()
                 pm.register(plugin, name=ep.name)
-            except Exception as exc:
+            except BaseException as exc:
+                _contain(exc)
                 info.status, info.error = "failed", _short_error(exc)
                 info.hooks = []
                 if os.environ.get("CLBENCH_DEBUG"):
@@ -183,7 +206,8 @@ def make_plugin_host(
             continue
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:
+        except BaseException as exc:
+            _contain(exc)
             raise UserError(f"cannot import plugin {module_name!r} given with --plugin: {_short_error(exc)}") from None
         if pm.is_registered(module):  # already loaded through its entry point
             continue

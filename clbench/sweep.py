@@ -14,6 +14,7 @@ from typing import Any
 
 from clbench.config import (
     COMPONENT_SECTIONS,
+    MAX_SEED,
     SET_SECTIONS,
     ResolvedConfig,
     RunConfig,
@@ -26,32 +27,44 @@ from clbench.options import parse_value
 from clbench.registry import Registry
 
 EXPERIMENT_KEYS = ("name", "description", "seeds", "grid", "variants")
+#: The most runs one sweep may plan: larger grids are refused before anything is expanded.
+MAX_PLAN = 10_000
 
 
 def parse_seeds(text: str | list[int] | int) -> list[int]:
-    """``"0-4"`` -> [0..4]; ``"0,3,7"`` -> [0, 3, 7]; ``"1-3,9"`` mixes both; lists pass through."""
+    """``"0-4"`` -> [0..4]; ``"0,3,7"`` -> [0, 3, 7]; ``"1-3,9"`` mixes both; lists pass through.
+
+    Seeds are integers from 0 to :data:`MAX_SEED`, at most :data:`MAX_PLAN` of them; anything else
+    is a one-line :class:`UserError` (checked before a range is expanded).
+    """
+    shown = repr(text) if len(repr(text)) <= 60 else repr(text)[:57] + "..."
     if isinstance(text, int) and not isinstance(text, bool):
         text = [text]
     if isinstance(text, list):
-        if not text or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in text):
-            raise UserError(f"bad seeds {text!r}: expected non-negative integers")
+        if not text or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in text):
+            raise UserError(f"bad seeds {shown}: expected integers from 0 to {MAX_SEED}")
+        if len(text) > MAX_PLAN:
+            raise UserError(f"bad seeds {shown}: {len(text)} seeds; at most {MAX_PLAN} per sweep")
         return list(dict.fromkeys(text))
-    seeds: list[int] = []
-    for part in str(text).split(","):
+    if not isinstance(text, str):
+        raise UserError(f"bad seeds {shown}: expected e.g. 0-4, 0,3,7 or 1-3,9")
+    spans: list[tuple[int, int]] = []
+    for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                lo, hi = (int(p) for p in part.split("-", 1))
-                if lo > hi or lo < 0:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            else:
-                value = int(part)
-                if value < 0:
-                    raise ValueError
-                seeds.append(value)
+            lo, _, hi = part.partition("-")
+            span = (int(lo), int(hi) if hi else int(lo))
         except ValueError:
-            raise UserError(f"bad seeds {text!r}: expected e.g. 0-4, 0,3,7 or 1-3,9") from None
+            raise UserError(f"bad seeds {shown}: expected e.g. 0-4, 0,3,7 or 1-3,9") from None
+        if not 0 <= span[0] <= span[1] <= MAX_SEED:
+            raise UserError(f"bad seeds {shown}: seeds are integers from 0 to {MAX_SEED}, ranges go low-high")
+        spans.append(span)
+    count = sum(hi - lo + 1 for lo, hi in spans)
+    if count > MAX_PLAN:
+        raise UserError(f"bad seeds {shown}: {count} seeds; at most {MAX_PLAN} per sweep")
+    seeds: list[int] = []
+    for lo, hi in spans:
+        seeds.extend(range(lo, hi + 1))
     return list(dict.fromkeys(seeds))
 
 
@@ -120,8 +133,14 @@ class SweepSpec:
     variants: list[dict[str, Any]] = field(default_factory=lambda: [{}])
 
     def expand(self, registry: Registry) -> SweepPlan:
-        """Every variant x grid point x seed, resolved (bad input raises before anything runs)."""
+        """Every variant x grid point x seed, resolved (bad input raises before anything runs);
+        a plan of more than :data:`MAX_PLAN` runs is refused before it is expanded."""
         keys = list(self.grid)
+        size = len(self.variants) * len(self.seeds)
+        for values in self.grid.values():
+            size *= len(values)
+        if size > MAX_PLAN:
+            raise UserError(f"the sweep would plan {size} runs; at most {MAX_PLAN}: use fewer seeds, values or variants")
         seen: dict[str, ResolvedConfig] = {}
         labels: dict[str, str] = {}
         for v_index, variant in enumerate(self.variants):
@@ -209,12 +228,17 @@ def spec_from_toml(path: str, seeds_override: str | None = None) -> SweepSpec:
 
 @dataclass
 class SweepSummary:
-    """How a sweep went: run ids that were skipped (already complete), succeeded and failed."""
+    """How a sweep went: run ids that were skipped (already complete), succeeded and failed; and,
+    when it was interrupted, the signal and the runs that were in flight (discarded) or not started."""
 
     planned: list[str]
     skipped: list[str] = field(default_factory=list)
     ok: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # run_id -> error
+    not_written: dict[str, str] = field(default_factory=dict)  # run_id -> why its record was not saved
+    interrupted: BaseException | None = None
+    discarded: list[str] = field(default_factory=list)  # in flight when interrupted
+    not_started: list[str] = field(default_factory=list)
 
 
 def run_sweep(
@@ -230,12 +254,15 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every planned config whose complete record is not yet in ``results``.
 
-    Records are written by this process as workers return them (atomically; a failed record
-    never replaces a complete one). ``on_record(record)`` is called after each write.
+    Records are written by this process as workers return them (atomically, under a lock: a failed
+    record never replaces a complete one). ``on_record(record)`` is called after each write. On
+    the user's interrupt (SIGINT, SIGTERM) the workers are stopped at once and the summary says
+    which runs were discarded; records already written stay.
     """
-    from clbench.executors import Job
+    from clbench.executors import Job, Progress
     from clbench.executors import executor as get_executor
-    from clbench.records import is_complete, record_path, write_atomic
+    from clbench.interrupts import is_user_interrupt
+    from clbench.records import check_writable, is_complete, record_path, save_record
 
     summary = SweepSummary(planned=plan.run_ids)
     jobs = []
@@ -246,21 +273,36 @@ def run_sweep(
         jobs.append(Job(config.run_id, config.canonical(), tuple(plugins), threads))
     if not jobs:
         return summary
+    check_writable(results)
     kwargs: dict[str, Any] = {"workers": workers}
     if executor == "ray":
         kwargs["address"] = ray_address
-    for record in get_executor(executor)(jobs, **kwargs):
-        run_id = record["run_id"]
-        label = plan.labels.get(run_id)
-        if label:
-            record["label"] = label
-        path = record_path(results, run_id)
-        if record["status"] == "ok" or not is_complete(path):
-            write_atomic(path, record)
-        if record["status"] == "ok":
-            summary.ok.append(run_id)
-        else:
-            summary.failed[run_id] = record.get("error") or "unknown error"
-        if on_record is not None:
-            on_record(record)
+    progress = Progress()
+    returned: set[str] = set()
+    try:
+        for record in get_executor(executor)(jobs, progress=progress, **kwargs):
+            run_id = record["run_id"]
+            returned.add(run_id)
+            label = plan.labels.get(run_id)
+            if label:
+                record["label"] = label
+            try:
+                saved = save_record(results, record)
+                if saved.note:
+                    summary.not_written[run_id] = saved.note
+            except OSError as exc:
+                summary.not_written[run_id] = f"could not write the record: {exc.strerror or exc}"
+            if record["status"] == "ok":
+                summary.ok.append(run_id)
+            else:
+                summary.failed[run_id] = record.get("error") or "unknown error"
+            if on_record is not None:
+                on_record(record)
+    except BaseException as exc:
+        if not is_user_interrupt(exc):
+            raise
+        summary.interrupted = exc
+        summary.discarded = [job.run_id for job in jobs if job.run_id in progress.in_flight]
+        summary.not_started = [job.run_id for job in jobs
+                               if job.run_id not in returned and job.run_id not in progress.in_flight]
     return summary

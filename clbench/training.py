@@ -6,12 +6,14 @@ loop is kept lean on purpose: on a CPU, tiny models are dominated by per-step ov
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from clbench.components import Learner, MetaLearner, ReplayBuffer, TaskStream
+from clbench.errors import NonFiniteLoss
 
 if TYPE_CHECKING:  # pragma: no cover
     from clbench.config import TrainConfig
@@ -108,6 +110,8 @@ class ComposedLearner(Learner):
                 total += result.loss
                 batches += 1
             epoch_losses.append(total / max(1, batches))
+            if not math.isfinite(epoch_losses[-1]):  # diverged: stop now rather than train on garbage
+                raise NonFiniteLoss(task_index, epoch, epoch_losses[-1])
             self.schedule.epoch_done()
             if self.on_epoch_end is not None:
                 self.on_epoch_end(task_index, epoch, epoch_losses[-1])

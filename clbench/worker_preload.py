@@ -8,6 +8,11 @@ tensor operation and starts no thread, so forking afterwards is safe.
 
 from __future__ import annotations
 
+import sys
+
+while "" in sys.path:  # the server runs as `python -c`: never import from the folder the sweep started in
+    sys.path.remove("")
+
 import torch  # noqa: F401
 import torch._dynamo  # noqa: F401 - torch.optim's first call imports it anyway
 import torch.optim  # noqa: F401

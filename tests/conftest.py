@@ -52,3 +52,16 @@ def host():
     from clbench.plugins import make_plugin_host
 
     return make_plugin_host()
+
+
+def complete_record(run_id: str = "0123456789abcdef", *, seed: int = 0, tasks: int = 2, **extra: Any) -> dict[str, Any]:
+    """A minimal record that :func:`clbench.records.check_record` accepts as complete (status ok)."""
+    matrix = [[0.5 + 0.1 * (i == j) for j in range(tasks)] for i in range(tasks)]
+    record = {
+        "schema_version": 1, "run_id": run_id, "status": "ok", "error": None, "seed": seed,
+        "config": {"model": {"name": "mlp", "options": {}}, "seed": seed},
+        "accuracy_matrix": matrix, "init_accuracy": [0.2] * tasks,
+        "metrics": {"avg_accuracy": 0.55, "latest_task_accuracy": 0.6},
+    }
+    record.update(extra)
+    return record

@@ -2,22 +2,27 @@
 
 Importing this module is cheap: no torch, matplotlib or scipy until a report is generated.
 Files are written atomically (temp file + rename); nothing is overwritten except the report
-itself and its figure folder (``<out-stem>_figures/`` beside a markdown report).
+itself and its figure folder (``<out-stem>_figures/`` beside a markdown report), and that folder
+only when it holds nothing but what a report wrote there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
+import re
 import shutil
+import signal
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import click
 
 from clbench.errors import UserError
+from clbench.files import read_text_safely, temp_name, write_text_atomic
 from clbench.records import runs_dir
 from clbench.report import FORMATS
+from clbench.text import printable
 
 #: Accepted spellings of each format, and the file extension each writes.
 ALIASES = {"md": "md", "markdown": "md", "html": "html", "htm": "html", "csv": "csv", "latex": "latex", "tex": "latex"}
@@ -45,58 +50,121 @@ def resolve_output(results: str | Path, fmt: str | None, out: str | Path | None)
     return fmt, path
 
 
+#: What the first lines of a report say, in each format: a file at ``--out`` is replaced only if it has one.
+_REPORT_SIGNATURES = ("# clbench report", "<title>clbench report</title>", "% clbench report", "group,label,config,")
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse (one line) to overwrite an existing file at ``path`` that is not a clbench report,
+    or anything that is not a regular file."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    try:
+        head = read_text_safely(path)[:4096]
+    except (OSError, UnicodeDecodeError):
+        head = ""
+    if not any(sig in head for sig in _REPORT_SIGNATURES):
+        raise UserError(f"refusing to overwrite {printable(path)!r}: it is not a clbench report; choose another --out")
+
+
 def figure_folder(out: Path) -> Path:
     """Where a markdown report's figures go: ``<out-stem>_figures/`` beside it."""
     return out.with_name(f"{out.stem}_figures")
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+#: The list of files a report wrote into its figure folder; a folder without it is replaced only
+#: if it holds nothing but figures named as a report names them (reports written before the list).
+MANIFEST = ".clbench-figures"
+FIGURE_NAME = re.compile(r"^(accuracy_matrices(_\d+)?|accuracy_along_stream|metric_bars|memory_\d+)\.png$")
+_OWN_TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.(tmp|old)$")
+
+
+def _is_report_folder(folder: Path) -> tuple[bool, list[str]]:
+    """Whether ``folder`` holds only what a report wrote there, and the names that it did not."""
+    entries = list(folder.iterdir())
+    listed: set[str] | None = None
+    manifest = folder / MANIFEST
+    if manifest.is_file() and not manifest.is_symlink():
+        try:
+            listed = set(read_text_safely(manifest, limit=1024 * 1024).split("\n")) - {""}
+        except (OSError, UnicodeDecodeError):
+            listed = None
+    foreign = []
+    for entry in entries:
+        if entry.name == MANIFEST:
+            continue
+        ours = entry.is_file() and not entry.is_symlink() and (
+            entry.name in listed if listed is not None else bool(FIGURE_NAME.match(entry.name)))
+        if not ours:
+            foreign.append(entry.name)
+    return not foreign, sorted(foreign)
+
+
+def clean_stale(folder: Path) -> None:
+    """Remove what an interrupted figure swap left beside ``folder`` (``.<name>.<hex>.tmp`` and
+    ``.old`` folders); if the swap stopped between its two renames, put the old folder back."""
+    if not folder.parent.is_dir():
+        return
+    for entry in sorted(folder.parent.iterdir()):
+        match = _OWN_TEMP.match(entry.name)
+        if not match or match.group("name") != folder.name or not entry.is_dir() or entry.is_symlink():
+            continue
+        if entry.name.endswith(".old") and not folder.exists():
+            os.rename(entry, folder)
+            continue
+        if _is_report_folder(entry)[0]:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def replace_folder(folder: Path, files: dict[str, bytes]) -> Path:
-    """Make ``folder`` hold exactly ``files`` (name -> bytes): built beside it, then swapped in.
+    """Make ``folder`` hold exactly ``files`` (name -> bytes) and the manifest: built beside it,
+    then swapped in, with SIGINT and SIGTERM held back during the swap.
 
-    An existing ``folder`` is replaced only if it holds nothing but PNG files (an earlier report's
-    figures); otherwise :class:`UserError`, and nothing is touched.
+    An existing ``folder`` is replaced only if it holds nothing but what a report wrote there;
+    otherwise :class:`UserError`, and nothing is touched.
     """
-    if folder.exists():
-        if not folder.is_dir():
-            raise UserError(f"cannot write figures to {str(folder)!r}: a file of that name exists")
-        foreign = [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() == ".png")]
-        if foreign:
-            raise UserError(f"refusing to replace {str(folder)!r}: it holds files a report did not write "
-                            f"({', '.join(sorted(foreign)[:3])}); choose another --out")
+    clean_stale(folder)
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir() or folder.is_symlink():
+            raise UserError(f"cannot write figures to {printable(folder)!r}: something else of that name exists; "
+                            "choose another --out")
+        ours, foreign = _is_report_folder(folder)
+        if not ours:
+            raise UserError(f"refusing to replace {printable(folder)!r}: it holds files a report did not write "
+                            f"({printable(', '.join(foreign[:3]))}); choose another --out")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_name(folder)
     os.mkdir(tmp)
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.old")
-            os.rename(folder, old)
-            os.rename(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, folder)
+        (tmp / MANIFEST).write_text("\n".join(sorted(files)) + "\n", encoding="utf-8")
+        with _signals_held():
+            if folder.exists():
+                old = temp_name(folder, "old")
+                os.rename(folder, old)
+                os.rename(tmp, folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Delay SIGINT and SIGTERM until the block is done (where the platform allows)."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def generate_report(
@@ -119,8 +187,9 @@ def generate_report(
     from clbench.report.content import build_report
     from clbench.report.loading import load_records
 
-    warn = warn or (lambda line: click.echo(f"clbench: warning: {line}", err=True))
+    warn = warn or (lambda line: click.echo(f"clbench: warning: {printable(line)}", err=True))
     fmt, path = resolve_output(results, fmt, out)
+    check_replaceable(path)
     loaded = load_records(results)
     for p, why in loaded.skipped:
         warn(f"skipped {p}: {why}")

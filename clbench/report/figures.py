@@ -14,6 +14,7 @@ from typing import Any, Callable
 from clbench.report.content import Report
 from clbench.report.grouping import Group
 from clbench.report.stats import mean_matrix
+from clbench.text import printable
 
 DPI = 100
 #: Groups per accuracy-matrix image; more groups give more images.
@@ -50,6 +51,7 @@ def _png(fig: Any) -> bytes:
 
 def _text(label: str, limit: int = 48) -> str:
     """A label safe for matplotlib text (no mathtext) and short enough for a subplot title."""
+    label = printable(label)
     label = label if len(label) <= limit else label[: limit - 1] + "…"
     return label.replace("$", r"\$")
 
@@ -187,7 +189,9 @@ def _heatmap(value: Any) -> list[list[float]] | None:
     return rows
 
 
-def _trace_tasks(traces: Any) -> tuple[list[tuple[str, dict[str, list[list[float]]]]], str | None]:
+def trace_tasks(traces: Any) -> tuple[list[tuple[str, dict[str, list[list[float]]]]], str | None]:
+    """The tasks of ``extras["memory_traces"]`` to draw (up to :data:`MAX_TRACE_TASKS`), each with
+    its slots x steps matrices; or ``([], why)`` when the traces are malformed."""
     if not isinstance(traces, dict) or not isinstance(traces.get("tasks"), dict) or not traces["tasks"]:
         return [], "no 'tasks' mapping"
     try:
@@ -220,7 +224,7 @@ def _memory_figure(index: int, g: Group, notes: list[str]) -> Figure | None:
     if rec is None:
         return None
     traces = rec["extras"]["memory_traces"]
-    tasks, problem = _trace_tasks(traces)
+    tasks, problem = trace_tasks(traces)
     if problem:
         notes.append(f"memory traces of {g.label!r} (seed {rec['seed']}) not drawn: {problem}")
         return None

@@ -13,18 +13,21 @@ from urllib.parse import quote
 
 from clbench.report.content import Report
 from clbench.report.figures import Figure
+from clbench.text import printable
 from clbench.report.stats import ALPHA
 from clbench.report.tables import Table, notes, overview, shared_settings, tables
 
 TITLE = "clbench report"
+#: Leading characters that make a spreadsheet read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Characters escaped with a backslash in markdown text (CommonMark allows escaping any ASCII punctuation).
 _MD_SPECIAL = set("\\`*_[]<>|~&#!")
 
 
 def md_escape(text: object) -> str:
     """``text`` safe inside a markdown paragraph or table cell: punctuation backslash-escaped,
-    newlines turned into spaces (a cell is one line)."""
-    s = " ".join(str(text).split("\n")).replace("\r", " ")
+    control characters shown as escapes (a cell is one line)."""
+    s = printable(text)  # control characters (newlines included) become visible escapes: one line
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
 
 
@@ -61,7 +64,7 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
         lines += md_table(t)
     shared = shared_settings(report)
     if shared:
-        lines += ["## Settings shared by every group", "", "```"] + [s.replace("`", "'") for s in shared] + ["```", ""]
+        lines += ["## Settings shared by every group", "", "```"] + [printable(s).replace("`", "'") for s in shared] + ["```", ""]
     extra = notes(report)
     if extra:
         lines += ["## Notes", ""] + [f"- {md_escape(n)}" for n in extra] + [""]
@@ -76,6 +79,18 @@ CSV_COLUMNS = [
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
+
+
+def csv_text(value: object) -> str:
+    """A text cell safe in a spreadsheet: control characters escaped, and a leading ``= + - @``
+    (a formula to Excel or LibreOffice) neutralised with a quote, unless the cell is a number."""
+    text = printable(value)
+    if text.startswith(_FORMULA_START):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
 
 
 def render_csv(report: Report) -> str:
@@ -94,7 +109,7 @@ def render_csv(report: Report) -> str:
             c = report.comparison(g, m)
             claim = claims.get(m) if g is report.claim_group else None
             writer.writerow([
-                index, g.label, g.key, str(g is report.baseline).lower(), m,
+                index, csv_text(g.label), csv_text(g.key), str(g is report.baseline).lower(), csv_text(m),
                 str(m in report.main_metrics).lower(), s.n, ";".join(map(str, s.seeds)),
                 _num(s.mean), _num(s.sd), _num(s.low), _num(s.high), _num(s.half_width),
                 (c.test or "") if c else "", _num(c.p) if c else "",

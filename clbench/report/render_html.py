@@ -13,6 +13,7 @@ from typing import Sequence
 from clbench.report.content import Report
 from clbench.report.figures import Figure
 from clbench.report.render import TITLE
+from clbench.text import printable
 from clbench.report.tables import Table, notes, overview, shared_settings, tables
 
 CSS = """
@@ -36,8 +37,8 @@ pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 13px; }
 
 
 def e(text: object) -> str:
-    """HTML-escape anything (quotes included)."""
-    return html.escape(str(text), quote=True)
+    """HTML-escape anything (quotes included), control characters shown as escapes."""
+    return html.escape(printable(text), quote=True)
 
 
 def html_table(t: Table) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from clbench.report.content import Report
 from clbench.report.render import TITLE
 from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.text import printable
 
 _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
@@ -15,8 +16,10 @@ _LATEX = {
 
 
 def latex_escape(text: object) -> str:
-    r"""``text`` safe in LaTeX text mode: ``_ % & # $ { } ~ ^ \`` and a few symbols replaced."""
-    return "".join(_LATEX.get(c, c) for c in str(text))
+    r"""``text`` safe in LaTeX text mode, and in a ``%`` comment: control characters (a carriage
+    return ends a line for TeX) shown as escapes first, then ``_ % & # $ { } ~ ^ \`` and a few
+    symbols replaced."""
+    return "".join(_LATEX.get(c, c) for c in printable(text))
 
 
 def latex_table(t: Table) -> list[str]:
@@ -42,9 +45,9 @@ def render_latex(report: Report) -> str:
     and an overview table."""
     head, tail = tables(report)
     out = [f"% {TITLE} -- needs \\usepackage{{booktabs}}"]
-    out += [f"% {k}: {v}".replace("\n", " ") for k, v in overview(report)]
-    out += [f"% shared setting: {s}".replace("\n", " ") for s in shared_settings(report)]
-    out += [f"% note: {n}".replace("\n", " ") for n in notes(report)]
+    out += [f"% {latex_escape(k)}: {latex_escape(v)}" for k, v in overview(report)]
+    out += [f"% shared setting: {latex_escape(s)}" for s in shared_settings(report)]
+    out += [f"% note: {latex_escape(n)}" for n in notes(report)]
     out.append("")
     rows = [[k, v] for k, v in overview(report)]
     for t in [Table("Overview", ["item", "value"], rows, ["l", "l"])] + head + tail:

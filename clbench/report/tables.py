@@ -31,13 +31,16 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return DASH if value is None else f"{value:.{digits}f}"
 
 
-def fmt_summary(s: Summary) -> str:
-    """``0.600 ± 0.248``; ``0.727 (n=1)`` without an interval; a dash when there is no value."""
+def fmt_summary(s: Summary, of: int | None = None) -> str:
+    """``0.600 ± 0.248``; ``0.727 (n=1)`` without an interval; a dash when there is no value.
+    ``of``: the group's number of seeds; when fewer of them have a value (null or NaN in a
+    record), the cell says how many were used: ``0.600 ± 0.248 (n=3 of 5)``."""
     if s.n == 0:
         return DASH
-    if s.half_width is None:
-        return f"{fmt(s.mean)} (n=1)"
-    return f"{fmt(s.mean)} ± {fmt(s.half_width)}"
+    text = f"{fmt(s.mean)} (n=1" if s.half_width is None else f"{fmt(s.mean)} ± {fmt(s.half_width)}"
+    if of is not None and s.n < of:
+        return f"{text} (n={s.n} of {of})" if s.half_width is not None else f"{text} of {of})"
+    return text + (")" if s.half_width is None else "")
 
 
 def fmt_p(c: Comparison | None) -> str:
@@ -90,7 +93,7 @@ def results_table(report: Report) -> Table:
     for g in report.groups:
         row = [g.label, str(len(g.records))]
         for m in report.main_metrics:
-            row += [fmt_summary(report.summary(g, m)), fmt_p(report.comparison(g, m))]
+            row += [fmt_summary(report.summary(g, m), len(g.records)), fmt_p(report.comparison(g, m))]
         row.append(_test_cell(report, g))
         rows.append(row)
     align = ["l", "r"] + ["r"] * (2 * len(report.main_metrics)) + ["l"]
@@ -102,8 +105,9 @@ def metrics_table(report: Report) -> Table:
     """Every metric per group (mean ± CI) with the seeds used."""
     header = ["group", "n", "seeds"] + list(report.metrics)
     rows = [[g.label, str(len(g.records)), ", ".join(str(s) for s in g.seeds)]
-            + [fmt_summary(report.summary(g, m)) for m in report.metrics] for g in report.groups]
-    notes = ["None values (e.g. bwt with one task) are skipped; n counts the seeds of the group."]
+            + [fmt_summary(report.summary(g, m), len(g.records)) for m in report.metrics] for g in report.groups]
+    notes = ["n counts the seeds of the group; a metric that some seeds lack (null in the record, e.g. bwt with "
+             "one task) is averaged over the others, and its cell says over how many (n=k of n)."]
     if any(m.startswith("adapted.") for m in report.metrics):
         notes.append("adapted.*: the same metrics computed from the adapted accuracy matrix (after test-time adaptation).")
     return Table("All metrics", header, rows, ["l", "r", "l"] + ["r"] * len(report.metrics), notes=notes)

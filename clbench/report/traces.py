@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from clbench.errors import UserError
+from clbench.files import write_bytes_atomic
+from clbench.text import printable
 
 KINDS = ("read", "write", "usage")
 
@@ -53,12 +55,12 @@ def draw(traces: dict[str, Any], tasks: list[str], out: Path, title: str) -> Pat
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(out)
-    return out
+    return write_bytes_atomic(out, buf.getvalue())
 
 
 @click.command("traces")
@@ -69,19 +71,32 @@ def draw(traces: dict[str, Any], tasks: list[str], out: Path, title: str) -> Pat
 @click.option("--tasks", metavar="I,J,...", help="Tasks to draw (default: up to 6, spread over the stream).")
 def traces_command(run_id: str, results: str, out: str | None, tasks: str | None) -> None:
     """Draw the memory traces of RUN_ID (run with model.trace_samples > 0) as heatmaps."""
-    from clbench.records import find_record, read_record
+    from clbench.records import find_record, load_record
 
     path = find_record(results, run_id)
-    record = read_record(path) or {}
-    traces = (record.get("extras") or {}).get("memory_traces")
-    if not traces or not traces.get("tasks"):
-        raise UserError(f"run {record.get('run_id', run_id)} has no memory traces; "
+    record, reason = load_record(path)
+    if record is None:
+        raise UserError(f"{printable(path)!r} is not a usable clbench record: {printable(reason)}")
+    extras = record.get("extras")
+    traces = extras.get("memory_traces") if isinstance(extras, dict) else None
+    if traces is None:
+        raise UserError(f"run {record['run_id']} has no memory traces; "
                         "run a memory model with --set model.trace_samples=4")
+    from clbench.report.figures import trace_tasks
+
+    problem = trace_tasks(traces)[1]
+    if problem:
+        raise UserError(f"the memory traces in {printable(path)!r} are malformed: {printable(problem)}")
     target = Path(out) if out else Path(results) / f"traces_{record['run_id']}.png"
     if target.suffix.lower() != ".png":
         raise UserError(f"--out {str(target)!r} must end in .png")
     keys = pick_tasks(sorted(traces["tasks"], key=int), tasks)
-    model = record["config"]["model"]["name"]
-    title = f"memory traces of run {record['run_id']} ({model}), after task {traces.get('after_task')}, " \
-            f"mean over {traces.get('samples')} test samples"
-    click.echo(str(draw(traces, keys, target, title)))
+    for key in keys:  # each task drawn must be well formed, not only those a report would pick
+        problem = trace_tasks({"tasks": {key: traces["tasks"][key]}})[1]
+        if problem:
+            raise UserError(f"the memory traces in {printable(path)!r} are malformed: {printable(problem)}")
+    model = printable((record["config"].get("model") or {}).get("name", "?"))
+    title = f"memory traces of run {record['run_id']} ({model}), after task {printable(traces.get('after_task'))}, " \
+            f"mean over {printable(traces.get('samples'))} test samples"
+    click.echo(printable(draw(traces, keys, target, title)))
+

@@ -9,6 +9,7 @@ from clbench.config import RunConfig, resolve
 from clbench.harness import execute
 from clbench.plugins import make_plugin_host
 from clbench.records import read_record, record_path, write_atomic
+from tests.conftest import complete_record
 
 SMALL = ["benchmark.n_tasks=3", "benchmark.train_size=96", "benchmark.test_size=64", "train.epochs=1"]
 
@@ -161,7 +162,7 @@ def test_a_failed_run_never_replaces_a_complete_record(tmp_path):
     cfg = small_config()
     cfg.set_name("model", "exploding")
     resolved = resolve(cfg, host.registry)
-    complete = {"run_id": resolved.run_id, "status": "ok", "marker": 1}
+    complete = complete_record(resolved.run_id, marker=1)
     write_atomic(record_path(tmp_path, resolved.run_id), complete)
     result = execute(resolved, host, results=tmp_path)
     assert result.record["status"] == "failed" and result.path is None and "already exists" in result.note
@@ -170,10 +171,10 @@ def test_a_failed_run_never_replaces_a_complete_record(tmp_path):
 
 def test_write_atomic_keeps_the_old_file_when_serialisation_fails(tmp_path):
     path = tmp_path / "r.json"
-    write_atomic(path, {"run_id": "x", "status": "ok"})
+    write_atomic(path, complete_record())
     with pytest.raises(TypeError):
-        write_atomic(path, {"run_id": "x", "status": "ok", "bad": object()})
-    assert read_record(path) == {"run_id": "x", "status": "ok"}
+        write_atomic(path, complete_record(bad=object()))
+    assert read_record(path) == complete_record()
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 

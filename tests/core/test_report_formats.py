@@ -144,16 +144,20 @@ def test_figure_folder_and_outputs_are_replaced_safely(tmp_path):
     out = tmp_path / "out" / "cmp.md"
     report(results, out=out)
     figs = tmp_path / "out" / "cmp_figures"
-    (figs / "stale.png").write_bytes(PNG_MAGIC)
-    out.write_text("old report")
+    out.write_text("# clbench report\n\nan XYZZY report")  # a report it wrote: replaced
     report(results, out=out)
-    assert "clbench report" in out.read_text() and not (figs / "stale.png").exists()
-    assert (figs / "metric_bars.png").exists()
+    assert "XYZZY" not in out.read_text() and (figs / "metric_bars.png").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
-    (figs / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="refusing to replace"):
+    for mine in ("notes.txt", "holiday_photo.png"):  # a file the report did not write: refused, kept
+        (figs / mine).write_bytes(PNG_MAGIC)
+        with pytest.raises(UserError, match="refusing to replace"):
+            report(results, out=out)
+        assert (figs / mine).read_bytes() == PNG_MAGIC
+        (figs / mine).unlink()
+    out.write_text("my own notes")  # the output file itself, when it is not a report: refused, kept
+    with pytest.raises(UserError, match="refusing to overwrite"):
         report(results, out=out)
-    assert (figs / "notes.txt").read_text() == "mine"
+    assert out.read_text() == "my own notes"
     # the records are never touched
     assert len(list((results / "runs").glob("*.json"))) == 6
 
