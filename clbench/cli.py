@@ -238,11 +238,13 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
     import time
 
     from clbench.executors import default_workers
-    from clbench.records import is_complete, record_path
+    from clbench.records import check_writable, is_complete, record_path
     from clbench.sweep import run_sweep
 
     workers = workers or default_workers()
     todo = sum(1 for rid in plan.run_ids if not is_complete(record_path(results, rid)))
+    if todo:
+        check_writable(results)
     if executor_name == "ray" and todo:
         from clbench.executors import connect_ray
 
@@ -402,15 +404,35 @@ def _add_report_command() -> None:
 _add_report_command()
 
 
+def _exit_now(code: int) -> None:
+    """Leave at once after an interrupt: run the exit handlers (they stop what this process
+    started, such as a local Ray cluster) but skip the interpreter's teardown of torch's modules,
+    which takes seconds on a busy machine."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
     install_handlers()  # Ctrl-C and SIGTERM raise Interrupted; a plugin's KeyboardInterrupt does not stop a run
     try:
         rv = cli.main(args=argv, prog_name="clbench", standalone_mode=False)
     except Interrupted as exc:
-        click.echo("clbench: interrupted", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
+        click.echo(f"clbench: interrupted ({exc})", err=True)
+        _exit_now(exc.exit_code)
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt (our Interrupted too) into Abort
+        cause = exc.__context__
+        if isinstance(cause, Interrupted):
+            click.echo(f"clbench: interrupted ({cause})", err=True)
+            _exit_now(cause.exit_code)
         click.echo("clbench: aborted", err=True)
         return 130
     except click.exceptions.UsageError as exc:

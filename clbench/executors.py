@@ -104,13 +104,19 @@ def run_job(job: Job) -> dict[str, Any]:
         return failed_record(job, " ".join(f"{type(exc).__name__}: {exc}".split()))
 
 
-def _worker_init(driver_pid: int) -> None:
+_STARTED: Any = None  # in a local pool worker: the queue that tells the driver which runs started
+
+
+def _worker_init(driver_pid: int, started: Any = None) -> None:
     """Initialise a local pool worker: Ctrl-C is the driver's to handle (it stops the workers),
-    and the worker exits within a second of the driver's death, however the driver died."""
+    the worker exits within a second of the driver's death, however the driver died, and it
+    reports each run it starts on ``started`` (a queue the driver reads when interrupted)."""
     import signal
     import threading
     import time
 
+    global _STARTED
+    _STARTED = started
     no_implicit_path()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -119,12 +125,17 @@ def _worker_init(driver_pid: int) -> None:
             time.sleep(0.5)
             try:
                 os.kill(driver_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # pragma: no cover - the pid was reused by another user's process
+            except (ProcessLookupError, PermissionError):  # gone (or the pid now belongs to someone else)
                 os._exit(1)
 
     threading.Thread(target=watch, name="clbench-driver-watch", daemon=True).start()
+
+
+def run_pool_job(job: Job) -> dict[str, Any]:
+    """:func:`run_job` in a local pool worker, telling the driver first that the run started."""
+    if _STARTED is not None:
+        _STARTED.put(job.run_id)
+    return run_job(job)
 
 
 #: Modules the local pool's fork server imports once, so that each worker forked from it starts
@@ -160,6 +171,13 @@ class Progress:
     """What an executor has in hand, for the driver to report when it is interrupted."""
 
     in_flight: set[str] = field(default_factory=set)
+    finished: set[str] = field(default_factory=set)
+
+    def take_started(self, queue: Any) -> None:
+        """Read the run ids that workers reported starting; those not finished are in flight."""
+        while not queue.empty():
+            self.in_flight.add(queue.get())
+        self.in_flight -= self.finished
 
 
 def _stop_pool(pool: Any) -> None:
@@ -183,62 +201,80 @@ def run_local(jobs: list[Job], workers: int, progress: Progress | None = None) -
     """Run jobs in a pool of ``workers`` processes (no state shared with the driver: see
     :func:`worker_context`); yield records as they complete. ``workers=1`` still uses one worker
     process, for isolation. If the driver is interrupted (or the generator is closed), the
-    workers are stopped at once and their runs discarded."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    workers are stopped at once and their runs discarded; ``progress.in_flight`` then holds the
+    runs that had started."""
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     progress = progress if progress is not None else Progress()
     pending_jobs = list(jobs)
     context = worker_context(max((job.threads for job in jobs), default=1))
+    started = context.SimpleQueue()
     while pending_jobs:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                                   initargs=(os.getpid(),))
+        pool = _new_pool(context, workers, started)
         try:
-            futures = {pool.submit(run_job, job): job for job in pending_jobs}
-            progress.in_flight = {job.run_id for job in pending_jobs}
+            futures = {pool.submit(run_pool_job, job): job for job in pending_jobs}
             pending_jobs = []
             broken = False
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
                     job = futures.pop(future)
-                    progress.in_flight.discard(job.run_id)
                     try:
-                        yield future.result()
+                        record = future.result()
                     except BrokenProcessPool:
                         broken = True
                         pending_jobs.append(job)
-                        progress.in_flight.add(job.run_id)
+                        continue
                     except Exception as exc:  # noqa: BLE001
-                        yield failed_record(job, f"{type(exc).__name__}: {exc}")
+                        record = failed_record(job, f"{type(exc).__name__}: {exc}")
+                    progress.finished.add(job.run_id)
+                    progress.take_started(started)
+                    yield record
         except BaseException:
             _stop_pool(pool)
+            progress.take_started(started)
             raise
         pool.shutdown(wait=True)
         if broken:
             # a worker died (e.g. killed or out of memory): the jobs it may have held cannot be
             # told apart, so each unfinished one is retried once alone before being failed.
             for job in pending_jobs:
-                yield from _run_alone(job, context)
-                progress.in_flight.discard(job.run_id)
+                yield from _run_alone(job, context, started, progress)
             pending_jobs = []
 
 
-def _run_alone(job: Job, context: Any) -> Iterator[dict[str, Any]]:
+def _new_pool(context: Any, workers: int, started: Any) -> Any:
+    """A process pool whose workers watch this driver and report the runs they start. The fork
+    server is started (and has imported torch) before any worker is asked for, so an interrupt
+    during start-up leaves no half-created worker behind."""
     from concurrent.futures import ProcessPoolExecutor
+
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                               initargs=(os.getpid(), started))
+
+
+def _run_alone(job: Job, context: Any, started: Any, progress: Progress) -> Iterator[dict[str, Any]]:
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+    pool = _new_pool(context, 1, started)
     try:
-        future = pool.submit(run_job, job)
+        future = pool.submit(run_pool_job, job)
         try:
             record = future.result()
         except BrokenProcessPool:
             record = failed_record(job, "the worker process died (killed, or out of memory)")
     except BaseException:
         _stop_pool(pool)
+        progress.take_started(started)
         raise
     pool.shutdown(wait=True)
+    progress.finished.add(job.run_id)
+    progress.take_started(started)
     yield record
 
 

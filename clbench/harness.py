@@ -21,7 +21,7 @@ from typing import Any
 from clbench import __version__
 from clbench.config import ResolvedConfig
 from clbench.errors import NonFiniteLoss, UserError
-from clbench.interrupts import is_user_interrupt
+from clbench.interrupts import reraise_interrupt
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
 from clbench.records import SCHEMA_VERSION, save_record, strict_json
@@ -186,8 +186,7 @@ def execute(
     except UserError:
         raise
     except BaseException as exc:  # SystemExit from a plugin too: only the user's interrupt stops a run
-        if is_user_interrupt(exc):
-            raise
+        reraise_interrupt(exc)
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     timings["build_s"] = time.perf_counter() - t0
 
@@ -224,8 +223,7 @@ def execute(
     except UserError:
         raise
     except BaseException as exc:
-        if is_user_interrupt(exc):
-            raise
+        reraise_interrupt(exc)
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     return _finish(ctx, record, timings, t_start, results)
 

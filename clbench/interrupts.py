@@ -3,7 +3,7 @@
 A plugin hook, a model or a strategy that raises ``SystemExit``, ``KeyboardInterrupt`` or
 ``GeneratorExit`` must not end a run silently: such an error is recorded like any other. Only a
 real SIGINT (Ctrl-C) or SIGTERM stops a run. The command line installs :func:`install_handlers`,
-whose handlers raise :class:`Interrupted`; code that contains errors asks :func:`is_user_interrupt`.
+whose handlers raise :class:`Interrupted`; code that contains errors asks :func:`interrupt_in`.
 """
 
 from __future__ import annotations
@@ -43,9 +43,23 @@ def install_handlers() -> None:
     _installed = True
 
 
-def is_user_interrupt(exc: BaseException) -> bool:
-    """True when ``exc`` means "stop": an :class:`Interrupted`, or any ``KeyboardInterrupt`` where
-    clbench's handlers are not installed (library use, where Ctrl-C raises the plain one)."""
-    if isinstance(exc, Interrupted):
-        return True
-    return isinstance(exc, KeyboardInterrupt) and not _installed
+def interrupt_in(exc: BaseException) -> BaseException | None:
+    """The user's interrupt that ``exc`` is or was caused by, else None: an :class:`Interrupted`,
+    or any ``KeyboardInterrupt`` where clbench's handlers are not installed (library use, where
+    Ctrl-C raises the plain one). Python wraps an interrupt raised during a class definition in a
+    ``RuntimeError``, for example: the chain of causes is searched."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, Interrupted) or (isinstance(current, KeyboardInterrupt) and not _installed):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def reraise_interrupt(exc: BaseException) -> None:
+    """Raise the user's interrupt behind ``exc``, if there is one; otherwise return."""
+    found = interrupt_in(exc)
+    if found is not None:
+        raise found

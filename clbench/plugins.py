@@ -20,7 +20,7 @@ import pluggy
 
 from clbench import PROJECT_NAME, hookspecs
 from clbench.errors import UserError
-from clbench.interrupts import is_user_interrupt
+from clbench.interrupts import reraise_interrupt
 from clbench.registry import DuplicateComponentError, Registry
 from clbench.text import printable
 
@@ -71,8 +71,7 @@ def _short_error(exc: BaseException) -> str:
 def _contain(exc: BaseException) -> None:
     """Re-raise the user's own interrupt; any other exception (``SystemExit``, a plugin's
     ``KeyboardInterrupt`` or ``GeneratorExit`` included) is the plugin's failure, to be recorded."""
-    if is_user_interrupt(exc):
-        raise exc
+    reraise_interrupt(exc)
 
 
 class PluginHost:

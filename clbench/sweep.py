@@ -261,7 +261,7 @@ def run_sweep(
     """
     from clbench.executors import Job, Progress
     from clbench.executors import executor as get_executor
-    from clbench.interrupts import is_user_interrupt
+    from clbench.interrupts import interrupt_in
     from clbench.records import check_writable, is_complete, record_path, save_record
 
     summary = SweepSummary(planned=plan.run_ids)
@@ -299,9 +299,10 @@ def run_sweep(
             if on_record is not None:
                 on_record(record)
     except BaseException as exc:
-        if not is_user_interrupt(exc):
+        found = interrupt_in(exc)
+        if found is None:
             raise
-        summary.interrupted = exc
+        summary.interrupted = found
         summary.discarded = [job.run_id for job in jobs if job.run_id in progress.in_flight]
         summary.not_started = [job.run_id for job in jobs
                                if job.run_id not in returned and job.run_id not in progress.in_flight]

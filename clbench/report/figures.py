@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from clbench.interrupts import reraise_interrupt
 from clbench.report.content import Report
 from clbench.report.grouping import Group
 from clbench.report.stats import mean_matrix
@@ -277,6 +278,7 @@ def make_figures(report: Report) -> list[Figure]:
         try:
             made = make()
         except Exception as exc:  # a figure must not cost the tables
+            reraise_interrupt(exc)  # an interrupt that surfaced wrapped in another error
             report.notes.append(f"figure {what} left out: {type(exc).__name__}: {exc}")
             continue
         if isinstance(made, list):

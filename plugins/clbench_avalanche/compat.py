@@ -43,6 +43,30 @@ def patch_bic_scheduler() -> None:
     bic.MultiStepLR = multistep_lr
 
 
+def patch_bic_empty_distillation() -> None:
+    """BiC's distillation loss is a cross-entropy over the logits of the *old* classes. In a
+    domain-incremental stream (every task has all the classes, as shifting-linear and the digits
+    streams) the old-class set is empty, the cross-entropy over zero logits is NaN, and BiC adds
+    ``0 * NaN``: the loss it reports is NaN although no gradient changes (the empty slice passes
+    none). Return a zero distillation loss when there are no old classes, so the reported loss is
+    the classification loss that was trained on. Idempotent."""
+    import avalanche.training.plugins.bic as bic
+
+    original = bic.BiCPlugin.make_distillation_loss
+    if getattr(original, "clbench_shim", False):
+        return
+
+    def make_distillation_loss(self: Any, strategy: Any) -> Any:
+        """BiC's distillation loss; exactly 0 (not NaN) when no class is old."""
+        initial, previous, _ = self._classes_groups(strategy)
+        if not set(initial) | set(previous):
+            return strategy.mb_output.new_zeros(())
+        return original(self, strategy)
+
+    make_distillation_loss.clbench_shim = True  # type: ignore[attr-defined]
+    bic.BiCPlugin.make_distillation_loss = make_distillation_loss
+
+
 def patch_si_weight_snapshots() -> None:
     """Make Synaptic Intelligence's weight snapshots copies.
 

@@ -267,9 +267,10 @@ def _build_er_aml(options: ERAMLOptions, kit: Any) -> Any:
 
 
 def _build_bic(options: BiCOptions, kit: Any) -> Any:
-    from clbench_avalanche.compat import patch_bic_scheduler
+    from clbench_avalanche.compat import patch_bic_empty_distillation, patch_bic_scheduler
 
     patch_bic_scheduler()
+    patch_bic_empty_distillation()
     return kit.make("BiC", **_kwargs(options))
 
 

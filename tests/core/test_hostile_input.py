@@ -269,7 +269,7 @@ NASTY = [
 
 
 def _nasty_results(tmp_path, text):
-    from tests.core.test_report_formats import standard_results
+    from tests.core.test_report_support import standard_results
 
     results = standard_results(tmp_path / "results")
     for path in sorted((results / "runs").glob("*.json"))[:3]:
@@ -302,3 +302,80 @@ def test_record_strings_are_inert_in_every_report_format(tmp_path, fmt, text):
             for cell in row:
                 if cell[:1] in ("=", "+", "@", "-"):
                     float(cell)  # only numbers may start like a formula
+
+
+@pytest.mark.parametrize("name, content, reason", RECORDS[:4] + RECORDS[-1:], ids=RECORD_IDS[:4] + RECORD_IDS[-1:])
+def test_traces_refuses_an_unusable_record_in_one_line(tmp_path, name, content, reason):
+    results, _ = _results_with(tmp_path, content)
+    proc = clb("traces", RID, "--results", str(results), cwd=tmp_path, timeout=20)
+    assert_one_line_error(proc, "not a usable clbench record", reason)
+
+
+@pytest.mark.parametrize("traces, fragment", [
+    ({"tasks": {"0": {"read": "not a matrix"}}}, "malformed"),
+    ({"tasks": {"x": {"read": [[0.1]]}}}, "malformed"),
+    ({"tasks": []}, "malformed"),
+    ("corrupt", "malformed"),
+])
+def test_traces_says_what_is_wrong_with_corrupt_traces(tmp_path, traces, fragment):
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    (runs / f"{RID}.json").write_text(json.dumps(complete_record(RID, extras={"memory_traces": traces})))
+    proc = clb("traces", RID, "--results", str(tmp_path / "results"), cwd=tmp_path, timeout=60)
+    assert_one_line_error(proc, fragment)
+    assert "no memory traces" not in proc.stderr
+
+
+def test_a_metric_some_seeds_lack_says_over_how_many_seeds_it_was_averaged(tmp_path):
+    from clbench.report.command import generate_report
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed in range(3):
+        metrics = {"avg_accuracy": 0.5 + 0.1 * seed, "bwt": None if seed == 0 else -0.1}
+        record = complete_record(f"{seed:016x}", seed=seed, metrics=metrics)
+        (runs / f"{seed:016x}.json").write_text(json.dumps(record))
+    body = generate_report(tmp_path, fmt="md", out=tmp_path / "r.md", figures=False, warn=lambda line: None).read_text()
+    row = next(line for line in body.splitlines() if line.startswith("| mlp") and "(n=2 of 3)" in line)
+    assert "0.600" in row  # avg_accuracy over all three seeds, bwt over the two that have it
+
+
+def test_records_and_json_output_are_strict_json(tmp_path):
+    proc = clb("run", *SMALL, "--set", "benchmark.n_tasks=1", "--json", "--results", "r", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+    def refuse(token):
+        raise AssertionError(f"non-strict JSON token {token}")
+
+    printed = json.loads(proc.stdout, parse_constant=refuse)
+    on_disk = json.loads(next((tmp_path / "r" / "runs").glob("*.json")).read_text(), parse_constant=refuse)
+    assert printed["metrics"] == on_disk["metrics"] and on_disk["metrics"]["bwt"] is None
+
+
+@pytest.mark.slow
+def test_a_ray_cluster_that_needs_a_token_is_one_line_naming_the_variable(tmp_path):
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    ray = shutil.which("ray")
+    if ray is None:
+        pytest.skip("Ray is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "0123456789abcdef0123456789abcdef"
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    started = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    if started.returncode != 0:
+        pytest.skip(f"could not start a Ray head with token authentication: {started.stderr[-300:]}")
+    try:
+        t0 = time.monotonic()
+        proc = clb("sweep", *SMALL, "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--results", "r",
+                   cwd=tmp_path, timeout=120, RAY_AUTH_MODE="", RAY_AUTH_TOKEN="")
+        assert_one_line_error(proc, "requires authentication", "RAY_AUTH_TOKEN")
+        assert time.monotonic() - t0 < 40 and not (tmp_path / "r").exists()
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
