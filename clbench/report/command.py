@@ -178,6 +178,7 @@ def generate_report(
     claim_group: str | None = None,
     figures: bool = True,
     warn: Callable[[str], None] | None = None,
+    about: Sequence[str] = (),
 ) -> Path:
     """Read ``results/runs/*.json``, write the report, and return its path.
 
@@ -197,6 +198,7 @@ def generate_report(
                           claim_group=claim_group)
     for line in report.warnings:
         warn(line)
+    report.about = [str(paragraph) for paragraph in about]
 
     images = []
     if figures and fmt in ("md", "html"):
@@ -242,8 +244,10 @@ def generate_report(
                    "latest_task_accuracy=0.92 or latest_task_accuracy=92%.")
 @click.option("--claim-group", metavar="SPEC", help="The group the claims are about (same syntax as --baseline).")
 @click.option("--no-figures", is_flag=True, help="Tables only (faster; matplotlib not needed).")
+@click.option("--about", "about", multiple=True, metavar="TEXT",
+              help="A paragraph saying what the experiment is, shown first (repeatable; not in csv).")
 def report_command(results: str, fmt: str | None, out: str | None, baseline: str | None, metrics: tuple[str, ...],
-                   claims: tuple[str, ...], claim_group: str | None, no_figures: bool) -> None:
+                   claims: tuple[str, ...], claim_group: str | None, no_figures: bool, about: tuple[str, ...]) -> None:
     """Compare the runs in DIR (default: results): means with 95% intervals over seeds, tests
     against a baseline, claims, and figures. Prints the path written.
 
@@ -253,5 +257,5 @@ def report_command(results: str, fmt: str | None, out: str | None, baseline: str
     clbench report --claim latest_task_accuracy=0.92 --claim earliest_task_accuracy=0.88 --claim-group dnc
     """
     path = generate_report(results, fmt=fmt, out=out, baseline=baseline, metrics=metrics, claims=claims,
-                           claim_group=claim_group, figures=not no_figures)
+                           claim_group=claim_group, figures=not no_figures, about=about)
     click.echo(str(path))

@@ -71,6 +71,8 @@ class Report:
     claims: list[Claim] = field(default_factory=list)
     claim_group: Group | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the experiment is, in the user's words (``clbench report --about``): shown first.
+    about: list[str] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:

@@ -50,6 +50,8 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
     """The whole report as GitHub-flavoured markdown; figures link to ``figure_dir/NAME``."""
     head, tail = tables(report)
     lines = [f"# {TITLE}", ""]
+    for paragraph in report.about:
+        lines += [md_escape(paragraph), ""]
     lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in overview(report)]
     lines.append("")
     for t in head:

@@ -68,7 +68,7 @@ def render_html(report: Report, figures: Sequence[Figure] = ()) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{e(TITLE)}</title>", f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{e(TITLE)}</h1>",
-           '<dl class="overview">']
+           *[f"<p>{e(paragraph)}</p>" for paragraph in report.about], '<dl class="overview">']
     out += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in overview(report)]
     out.append("</dl>")
     for t in head:

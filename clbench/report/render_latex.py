@@ -45,6 +45,7 @@ def render_latex(report: Report) -> str:
     and an overview table."""
     head, tail = tables(report)
     out = [f"% {TITLE} -- needs \\usepackage{{booktabs}}"]
+    out += [f"% about: {latex_escape(paragraph)}" for paragraph in report.about]
     out += [f"% {latex_escape(k)}: {latex_escape(v)}" for k, v in overview(report)]
     out += [f"% shared setting: {latex_escape(s)}" for s in shared_settings(report)]
     out += [f"% note: {latex_escape(n)}" for n in notes(report)]

@@ -286,7 +286,8 @@ def test_record_strings_are_inert_in_every_report_format(tmp_path, fmt, text):
     from clbench.report.command import generate_report
 
     results = _nasty_results(tmp_path, text)
-    path = generate_report(results, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, warn=lambda line: None)
+    path = generate_report(results, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, warn=lambda line: None,
+                           about=[text])
     body = path.read_text(encoding="utf-8")
     bad = [c for c in body if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
     assert not bad, bad

@@ -216,3 +216,15 @@ def test_matrix_figure_with_failed_only_group(tmp_path):
     write(tmp_path, record(config(seed=1, model="lstm"), matrix=matrix_with_final_row([0.3] * 3)))
     _, md, _ = report(tmp_path)
     assert "mlp · none · none" in md and "lstm · none · none" in md and "failed seeds" in md
+
+
+def test_about_paragraphs_come_first_in_every_format_but_csv(tmp_path):
+    standard_results(tmp_path)
+    about = "A reduced smoke experiment: 10 tasks, 1 epoch."
+    for fmt in ("md", "html", "latex", "csv"):
+        text = generate_report(tmp_path, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, about=[about],
+                               warn=lambda line: None).read_text()
+        if fmt == "csv":
+            assert "smoke" not in text
+        else:
+            assert "smoke experiment" in text and text.index("smoke") < text.index("records")
