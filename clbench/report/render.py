@@ -75,7 +75,8 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
 
 CSV_COLUMNS = [
     "group", "label", "config", "baseline", "metric", "main", "n", "seeds", "mean", "sd", "ci_low", "ci_high",
-    "ci_half_width", "test", "p_value", "significant", "claimed", "claim_inside",
+    "ci_half_width", "test", "p_value", "significant", "claimed", "claim_inside", "difference",
+    "difference_half_width",
 ]
 
 
@@ -118,5 +119,6 @@ def render_csv(report: Report) -> str:
                 "" if c is None or c.p is None else str(c.p < ALPHA).lower(),
                 _num(claim.claimed) if claim else "",
                 "" if claim is None or claim.inside is None else str(claim.inside).lower(),
+                _num(c.difference) if c else "", _num(c.difference_half_width) if c else "",
             ])
     return buf.getvalue()

@@ -95,6 +95,10 @@ class Comparison:
     p: float | None
     n: int = 0
     note: str = ""
+    #: group minus baseline: the mean paired difference (paired test) or the difference of the
+    #: means (Welch), and the half-width of its 95% interval (None when it has none)
+    difference: float | None = None
+    difference_half_width: float | None = None
 
     @property
     def significant(self) -> bool:
@@ -118,17 +122,33 @@ def compare(baseline: dict[int, float], other: dict[int, float]) -> Comparison:
         if len(shared) >= 2:
             test, n = PAIRED, len(shared)
             result = stats.ttest_rel([other[s] for s in shared], [baseline[s] for s in shared])
+            diffs = Summary({s: other[s] - baseline[s] for s in shared})
+            difference, half = diffs.mean, diffs.half_width
         elif len(baseline) >= 2 and len(other) >= 2:
             test, n = WELCH, len(baseline) + len(other)
             result = stats.ttest_ind(list(other.values()), list(baseline.values()), equal_var=False)
+            difference, half = welch_difference(Summary(dict(other)), Summary(dict(baseline)))
         else:
             return Comparison(None, None, 0, "too few seeds")
     p = float(result.pvalue)
     if math.isnan(p):
-        return Comparison(test, None, n, "no variance")
+        return Comparison(test, None, n, "no variance", difference, half)
     if math.isinf(float(result.statistic)):  # scipy: a constant non-zero difference gives p = 0
-        return Comparison(test, p, n, "no variance")
-    return Comparison(test, p, n)
+        return Comparison(test, p, n, "no variance", difference, half)
+    return Comparison(test, p, n, "", difference, half)
+
+
+def welch_difference(a: Summary, b: Summary) -> tuple[float, float | None]:
+    """``mean(a) - mean(b)`` and the half-width of its 95% Welch interval (Welch-Satterthwaite
+    degrees of freedom); None when both samples are constant."""
+    from scipy import stats
+
+    va, vb = a.sd**2 / a.n, b.sd**2 / b.n
+    difference = a.mean - b.mean
+    if va + vb == 0:
+        return difference, None
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    return difference, float(stats.t.ppf(1 - (1 - CONFIDENCE) / 2, df)) * math.sqrt(va + vb)
 
 
 def metric_value(record: dict[str, Any], metric: str) -> float | None:

@@ -131,6 +131,62 @@ def claims_table(report: Report) -> Table | None:
                         "with few seeds the interval is wide."])
 
 
+def fmt_difference(c: Comparison | None) -> str:
+    """``-0.052 ± 0.031`` (group minus baseline, 95% interval), a dash when there is none."""
+    if c is None or c.difference is None:
+        return DASH
+    text = f"{c.difference:+.3f}"
+    return text if c.difference_half_width is None else f"{text} ± {c.difference_half_width:.3f}"
+
+
+def differences_table(report: Report) -> Table | None:
+    """Each group minus the baseline on the main metrics, with the 95% interval of the difference
+    and the p-value; None when there is only the baseline."""
+    others = [g for g in report.groups if g is not report.baseline and g.has_results]
+    if not others:
+        return None
+    header = ["group"]
+    for m in report.main_metrics:
+        header += [f"{m} - baseline", "p"]
+    rows = []
+    for g in others:
+        row = [g.label]
+        for m in report.main_metrics:
+            c = report.comparison(g, m)
+            row += [fmt_difference(c), fmt_p(c)]
+        rows.append(row)
+    return Table("Differences from the baseline", header, rows, ["l"] + ["r"] * (2 * len(report.main_metrics)),
+                 intro=f"Group minus {report.baseline.label}: the mean of the per-seed differences over shared "
+                       "seeds (paired), else the difference of the means (Welch), with its 95% interval.",
+                 notes=[TEST_NOTE])
+
+
+def _seconds(record: dict, key: str) -> float | None:
+    """The total of ``timings[key]`` (a number or a list of per-task numbers) in a record."""
+    value = (record.get("timings") or {}).get(key) if isinstance(record.get("timings"), dict) else None
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return float(sum(value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def times_table(report: Report) -> Table:
+    """Mean training, evaluation and total time per run of each group, in minutes."""
+    rows = []
+    for g in report.groups:
+        ok = [r for r in g.records if r["status"] == "ok"]
+        cells = []
+        for key in ("train_s", "eval_s", "total_s"):
+            values = {i: v / 60 for i, r in enumerate(ok) if (v := _seconds(r, key)) is not None}
+            cells.append(fmt_summary(Summary(values), len(ok)) if values else DASH)
+        rows.append([g.label, str(len(ok)), *cells])
+    return Table("Time per run", ["group", "n", "training (min)", "evaluation (min)", "total (min)"], rows,
+                 ["l", "r", "r", "r", "r"],
+                 intro="Wall-clock minutes per run as the records time them (mean ± 95% interval over runs); "
+                       "runs that shared a busy machine take longer, so compare rows measured alike.")
+
+
 def failures_table(report: Report) -> Table | None:
     """Runs that failed (excluded from the statistics); None when there are none."""
     if not report.failures:
@@ -176,8 +232,9 @@ def shared_settings(report: Report) -> list[str]:
 
 def tables(report: Report) -> tuple[list[Table], list[Table]]:
     """The report's tables in order, split where the figures go; optional ones left out when empty."""
-    head = [results_table(report), claims_table(report), metrics_table(report)]
-    tail = [failures_table(report), skipped_table(report), conventions_table(report), groups_table(report)]
+    head = [results_table(report), differences_table(report), claims_table(report), metrics_table(report)]
+    tail = [times_table(report), failures_table(report), skipped_table(report), conventions_table(report),
+            groups_table(report)]
     return [t for t in head if t is not None], [t for t in tail if t is not None]
 
 
