@@ -246,7 +246,7 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
     if todo:
         check_writable(results)
     if executor_name == "ray" and todo:
-        from clbench.executors import connect_ray
+        from clbench.ray_executor import connect_ray
 
         if connect_ray(ray_address, workers):  # a bad address or a missing token: one line, before anything else
             import atexit
