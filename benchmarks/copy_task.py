@@ -44,20 +44,21 @@ def build(args: argparse.Namespace):
     """The model: bits + 1 input channels, bits output logits per step."""
     from clbench_memory import DNC, NTM
 
-    common = dict(
-        input_size=args.bits + 1,
-        output_size=args.bits,
-        memory_slots=args.slots,
-        word_size=args.word,
-        read_heads=args.reads,
-        hidden_size=args.hidden,
-    )
+    common = {
+        "input_size": args.bits + 1,
+        "output_size": args.bits,
+        "memory_slots": args.slots,
+        "word_size": args.word,
+        "read_heads": args.reads,
+        "hidden_size": args.hidden,
+    }
     return DNC(**common) if args.model == "dnc" else NTM(**common)
 
 
 def evaluate(model, args, generator, lengths) -> dict[int, float]:
     """Wrong bits per sequence for each length, on 256 fresh sequences each."""
     import torch
+
     from clbench_memory.tasks import copy_batch, wrong_bits
 
     out = {}
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train, print the curve, then the per-length evaluation."""
     args = parse_args(argv)
     import torch
+
     from clbench_memory.tasks import copy_batch, copy_loss, wrong_bits
 
     torch.set_num_threads(args.threads)

@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def time_paths(batch: int, batches: int, threads: int) -> dict[str, list[float]]:
     """Seconds per batch of each path, interleaved; also checks that both give the same outputs."""
     import torch
+
     from clbench_memory import DNC, compiled
 
     if not compiled.available():
@@ -87,7 +88,9 @@ def time_default_run() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Print both paths' evaluation speed and their ratio (and, with --run, a default run's time)."""
     args = parse_args(argv)
-    print(f"load average {os.getloadavg()[0]:.2f}; batch {args.batch}, {args.batches} batches, {args.threads} thread(s)")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; batch {args.batch}, {args.batches} batches, {args.threads} thread(s)"
+    )
     times = time_paths(args.batch, args.batches, args.threads)
     rate = {path: args.batch / statistics.median(seconds) for path, seconds in times.items()}
     samples = 21 * 20 * 1000  # evaluations (before training, after each of 20 tasks) x tasks x test samples

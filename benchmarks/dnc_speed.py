@@ -67,6 +67,7 @@ def load_peer(path: str | None):
 def make_steps(args: argparse.Namespace, PeerDNC) -> tuple[dict, dict[str, int]]:
     """Build both models; return ({name: step function}, {name: parameter count})."""
     import torch
+
     from clbench_memory import DNC
 
     torch.manual_seed(0)

@@ -36,8 +36,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     results = tempfile.mkdtemp(prefix="clbench-overhead-")
-    clbench = [sys.executable, "-m", "clbench", "run", "--seed", str(args.seed), "--quiet", "--json",
-               "--set", "train.epochs=5", "--set", "train.batch_size=32", "--results", results]
+    clbench = [
+        sys.executable,
+        "-m",
+        "clbench",
+        "run",
+        "--seed",
+        str(args.seed),
+        "--quiet",
+        "--json",
+        "--set",
+        "train.epochs=5",
+        "--set",
+        "train.batch_size=32",
+        "--results",
+        results,
+    ]
     hand = [sys.executable, str(HERE / "hand_loop.py"), "--seed", str(args.seed)]
     walls: dict[str, list[float]] = {"clbench": [], "hand": []}
     inner: dict[str, list[float]] = {"clbench": [], "hand": []}

@@ -70,8 +70,12 @@ def one_inner_step() -> list[tuple[str, str, float, float, float, float]]:
     resolved = resolve(RunConfig(), host.registry)
     stream = resolved.components["benchmark"].factory(resolved.options["benchmark"], seed=0)
     torch.manual_seed(0)
-    model = resolved.components["model"].factory(resolved.options["model"], input_shape=tuple(stream.input_shape),
-                                                 n_classes=stream.n_classes, sequence_steps=stream.sequence_steps)
+    model = resolved.components["model"].factory(
+        resolved.options["model"],
+        input_shape=tuple(stream.input_shape),
+        n_classes=stream.n_classes,
+        sequence_steps=stream.sequence_steps,
+    )
     task = stream.tasks[1]
     support_x, support_y = task.train_x[:16], task.train_y[:16]
     query_x, query_y = task.train_x[16:32], task.train_y[16:32]
@@ -87,8 +91,9 @@ def one_inner_step() -> list[tuple[str, str, float, float, float, float]]:
             for _ in range(5):
                 for start in range(0, 1000, 32):
                     opt.zero_grad()
-                    F.cross_entropy(model(stream.tasks[0].train_x[start:start + 32]),
-                                    stream.tasks[0].train_y[start:start + 32]).backward()
+                    F.cross_entropy(
+                        model(stream.tasks[0].train_x[start : start + 32]), stream.tasks[0].train_y[start : start + 32]
+                    ).backward()
                     opt.step()
         params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
         grads = torch.autograd.grad(loss(params, support_x, support_y), params)
@@ -97,8 +102,9 @@ def one_inner_step() -> list[tuple[str, str, float, float, float, float]]:
         for name, inner in (("sgd", InnerSGD(0.01)), ("adam", InnerAdam(0.01))):
             new, _ = inner.update(params, grads, inner.init(params))
             steps = torch.cat([(a - b).abs().flatten() for a, b in zip(new, params)])
-            rows.append((when, name, float(steps.median()), float(steps.max()), before,
-                         float(loss(new, query_x, query_y))))
+            rows.append(
+                (when, name, float(steps.median()), float(steps.max()), before, float(loss(new, query_x, query_y)))
+            )
     return rows
 
 
@@ -106,10 +112,14 @@ def main() -> None:
     """Print the three checks."""
     torch.set_num_threads(1)
     print(f"1. InnerAdam vs torch.optim.Adam, 5 steps, max |difference|: {against_torch_adam():.2e}")
-    print(f"2. gradcheck through two differentiable Adam steps (float64): {'passed' if gradcheck_two_steps() else 'FAILED'}")
+    print(
+        f"2. gradcheck through two differentiable Adam steps (float64): {'passed' if gradcheck_two_steps() else 'FAILED'}"
+    )
     print("3. one inner step (lr 0.01) of the default MLP on shifting-linear task 1 (support 16, query 16),")
     print("   at init and after 5 epochs on task 0:")
-    print(f"   {'model':<8} {'inner':<6} {'median |step|':>14} {'max |step|':>11} {'query loss before':>18} {'after':>8}")
+    print(
+        f"   {'model':<8} {'inner':<6} {'median |step|':>14} {'max |step|':>11} {'query loss before':>18} {'after':>8}"
+    )
     for when, name, median, largest, before, after in one_inner_step():
         print(f"   {when:<8} {name:<6} {median:>14.2e} {largest:>11.2e} {before:>18.4f} {after:>8.4f}")
 

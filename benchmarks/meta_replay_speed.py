@@ -104,20 +104,26 @@ def step_costs(registry: Any, rounds: int, steps: int) -> None:
     """Print part 1."""
     stream = stream_tasks(registry, 5)
     groups = {
-        "no replay: every learner sees the same 32 samples": ("none", {
-            "none (plain)": ("none", {}),
-            "maml   M=1": ("maml", {"meta_batch": 1}),
-            "fomaml M=1": ("fomaml", {"meta_batch": 1}),
-            "reptile (K=2)": ("reptile", {}),
-        }),
-        "reservoir replay, 4 earlier tasks held": ("reservoir", {
-            "none (plain), 32 + 32 replay": ("none", {}),
-            "maml   M=4 (default), 4 x 32": ("maml", {}),
-            "fomaml M=4 (default), 4 x 32": ("fomaml", {}),
-            "maml   M=1 (buffer unused)": ("maml", {"meta_batch": 1}),
-            "fomaml M=1 (buffer unused)": ("fomaml", {"meta_batch": 1}),
-            "reptile (K=2), 32 + 32 replay": ("reptile", {}),
-        }),
+        "no replay: every learner sees the same 32 samples": (
+            "none",
+            {
+                "none (plain)": ("none", {}),
+                "maml   M=1": ("maml", {"meta_batch": 1}),
+                "fomaml M=1": ("fomaml", {"meta_batch": 1}),
+                "reptile (K=2)": ("reptile", {}),
+            },
+        ),
+        "reservoir replay, 4 earlier tasks held": (
+            "reservoir",
+            {
+                "none (plain), 32 + 32 replay": ("none", {}),
+                "maml   M=4 (default), 4 x 32": ("maml", {}),
+                "fomaml M=4 (default), 4 x 32": ("fomaml", {}),
+                "maml   M=1 (buffer unused)": ("maml", {"meta_batch": 1}),
+                "fomaml M=1 (buffer unused)": ("fomaml", {"meta_batch": 1}),
+                "reptile (K=2), 32 + 32 replay": ("reptile", {}),
+            },
+        ),
     }
     print("Part 1: one training step relative to a plain step (mlp 32-128-128-5, batch 32, Adam, 1 thread)")
     for title, (replay, rows) in groups.items():
@@ -174,8 +180,10 @@ def buffer_costs(registry: Any, repeats: int) -> None:
                 buf.add(task.train_x[s : s + 32], task.train_y[s : s + 32], task.id, torch.rand(32))
         assert len(buf) == buf.capacity
         best = time_buffer(buf, stream.tasks[0].train_x[:32], stream.tasks[0].train_y[:32], repeats)
-        print(f"  {name:16s} {best['add'] * 1e6:8.1f} {32 / best['add']:14,.0f} {best['sample'] * 1e6:10.1f} "
-              f"{best['task'] * 1e6:15.1f} {best['task after add'] * 1e6:15.1f}")
+        print(
+            f"  {name:16s} {best['add'] * 1e6:8.1f} {32 / best['add']:14,.0f} {best['sample'] * 1e6:10.1f} "
+            f"{best['task'] * 1e6:15.1f} {best['task after add'] * 1e6:15.1f}"
+        )
 
 
 def main() -> None:

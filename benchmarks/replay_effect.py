@@ -57,14 +57,18 @@ def main() -> None:
             if record["status"] != "ok":
                 raise SystemExit(f"{replay} seed {seed} failed: {record['error']}")
             rows.setdefault(replay, []).append(record["metrics"])
-            print(f"  {replay:15s} seed {seed}: avg {record['metrics']['avg_accuracy']:.4f} "
-                  f"earliest {record['metrics']['earliest_task_accuracy']:.4f}  ({time.perf_counter() - t0:.1f} s)")
+            print(
+                f"  {replay:15s} seed {seed}: avg {record['metrics']['avg_accuracy']:.4f} "
+                f"earliest {record['metrics']['earliest_task_accuracy']:.4f}  ({time.perf_counter() - t0:.1f} s)"
+            )
     means = {r: {k: statistics.mean(m[k] for m in ms) for k in ms[0]} for r, ms in rows.items()}
     base = means.get("none")
     print(f"\nmeta={args.meta}, seeds {seeds}, means:")
     print(f"{'replay':15s} {'avg':>7s} {'earliest':>9s} {'latest':>7s} {'d avg':>7s} {'d earliest':>11s}  bar")
     for replay, m in means.items():
-        line = f"{replay:15s} {m['avg_accuracy']:7.4f} {m['earliest_task_accuracy']:9.4f} {m['latest_task_accuracy']:7.4f}"
+        line = (
+            f"{replay:15s} {m['avg_accuracy']:7.4f} {m['earliest_task_accuracy']:9.4f} {m['latest_task_accuracy']:7.4f}"
+        )
         if base is not None and replay != "none":
             d_avg = m["avg_accuracy"] - base["avg_accuracy"]
             d_early = m["earliest_task_accuracy"] - base["earliest_task_accuracy"]

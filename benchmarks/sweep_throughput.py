@@ -28,8 +28,22 @@ def sweep(workers: int, runs: int, executor: str, extra: list[str]) -> tuple[flo
     mean duration of one run inside its worker, and the run phase: seconds from the first run's
     start to the last run's end (from the records)."""
     folder = Path(tempfile.mkdtemp(prefix=f"clbench-sweep-{workers}w-"))
-    cmd = [sys.executable, "-m", "clbench", "sweep", "--seeds", f"0-{runs - 1}", "--workers", str(workers),
-           "--executor", executor, "--results", str(folder), "-q", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "clbench",
+        "sweep",
+        "--seeds",
+        f"0-{runs - 1}",
+        "--workers",
+        str(workers),
+        "--executor",
+        executor,
+        "--results",
+        str(folder),
+        "-q",
+        *extra,
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -59,15 +73,23 @@ def main() -> None:
         assert m1 == m2 and len(m1) == args.runs, "the two sweeps produced different records"
         ratios.append(one / two)
         phase_ratios.append(phase1 / phase2)
-        print(f"pair {rep + 1}: 1 worker {one:6.2f} s ({args.runs / one:.3f} runs/s), 2 workers {two:6.2f} s "
-              f"({args.runs / two:.3f} runs/s): ratio {one / two:.2f}x")
-        print(f"  mean run inside its worker: {run1:.2f} s alone, {run2:.2f} s two at a time "
-              f"({(run2 / run1 - 1) * 100:+.1f}%: the cost of sharing the machine)")
-        print(f"  run phase (first run's start to last run's end): {phase1:.2f} s and {phase2:.2f} s: "
-              f"ratio {phase1 / phase2:.2f}x; before and after it (process start, the pool's fork server "
-              f"importing torch): {one - phase1:.2f} s and {two - phase2:.2f} s")
-    print(f"throughput ratio 2 workers / 1 worker, whole processes: median {statistics.median(ratios):.2f}x "
-          f"(target >= 1.8x on 2 cores); run phase only: median {statistics.median(phase_ratios):.2f}x")
+        print(
+            f"pair {rep + 1}: 1 worker {one:6.2f} s ({args.runs / one:.3f} runs/s), 2 workers {two:6.2f} s "
+            f"({args.runs / two:.3f} runs/s): ratio {one / two:.2f}x"
+        )
+        print(
+            f"  mean run inside its worker: {run1:.2f} s alone, {run2:.2f} s two at a time "
+            f"({(run2 / run1 - 1) * 100:+.1f}%: the cost of sharing the machine)"
+        )
+        print(
+            f"  run phase (first run's start to last run's end): {phase1:.2f} s and {phase2:.2f} s: "
+            f"ratio {phase1 / phase2:.2f}x; before and after it (process start, the pool's fork server "
+            f"importing torch): {one - phase1:.2f} s and {two - phase2:.2f} s"
+        )
+    print(
+        f"throughput ratio 2 workers / 1 worker, whole processes: median {statistics.median(ratios):.2f}x "
+        f"(target >= 1.8x on 2 cores); run phase only: median {statistics.median(phase_ratios):.2f}x"
+    )
     print("records identical: yes")
 
 

@@ -20,7 +20,13 @@ from clbench.interrupts import Interrupted, install_handlers
 from clbench.registry import KINDS, SECTION_OF_KIND
 from clbench.text import printable
 
-LIST_KINDS = {"benchmarks": "benchmarks", "models": "models", "meta": "meta", "replay": "replay", "strategies": "strategies"}
+LIST_KINDS = {
+    "benchmarks": "benchmarks",
+    "models": "models",
+    "meta": "meta",
+    "replay": "replay",
+    "strategies": "strategies",
+}
 
 
 def _plugin_option(f: Any) -> Any:
@@ -41,8 +47,14 @@ def _results_option(help_text: str) -> Any:
             raise click.BadParameter("must be a folder path, not empty")
         return value
 
-    return click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-                        callback=check, help=help_text)
+    return click.option(
+        "--results",
+        default="results",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        callback=check,
+        help=help_text,
+    )
 
 
 def _host(ctx: click.Context, extra: tuple[str, ...] = ()) -> Any:
@@ -71,10 +83,19 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.option("--meta", metavar="NAME", help="Meta-learner (update rule). Default: none.")
 @click.option("--replay", metavar="NAME", help="Replay buffer. Default: none.")
 @click.option("--strategy", metavar="NAME", help="A whole learner with its own loop (e.g. joint).")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
-              help="Run seed (model init, data order, stream), 0 to 2**32-1. Default: 0.")
-@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Set an option; SECTION is one of benchmark, model, meta, replay, strategy, train.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=None,
+    help="Run seed (model init, data order, stream), 0 to 2**32-1. Default: 0.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Set an option; SECTION is one of benchmark, model, meta, replay, strategy, train.",
+)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
 @_results_option("Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads for this run.")
@@ -82,13 +103,31 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_plugin_option
 @click.pass_context
-def run(ctx: click.Context, benchmark: str | None, model: str | None, meta: str | None, replay: str | None,
-        strategy: str | None, seed: int | None, sets: tuple[str, ...], config_file: str | None, results: str,
-        threads: int, as_json: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+def run(
+    ctx: click.Context,
+    benchmark: str | None,
+    model: str | None,
+    meta: str | None,
+    replay: str | None,
+    strategy: str | None,
+    seed: int | None,
+    sets: tuple[str, ...],
+    config_file: str | None,
+    results: str,
+    threads: int,
+    as_json: bool,
+    quiet: bool,
+    plugins: tuple[str, ...],
+) -> None:
     """Run one configuration, print its metrics and write its record."""
     config = load_toml(config_file) if config_file else RunConfig()
-    for section, name in (("benchmark", benchmark), ("model", model), ("meta", meta), ("replay", replay),
-                          ("strategy", strategy)):
+    for section, name in (
+        ("benchmark", benchmark),
+        ("model", model),
+        ("meta", meta),
+        ("replay", replay),
+        ("strategy", strategy),
+    ):
         config.set_name(section, name)
     if seed is not None:
         config.seed = seed
@@ -155,8 +194,10 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
     if cfg.get("strategy"):  # a strategy brings its own loop: meta and replay are not used
         shown = [s for s in shown if s not in ("meta", "replay")]
     parts = [f"{s}={printable(cfg[s]['name'])}" for s in shown]
-    click.echo(f"run {record['run_id']}  {printable(record['status'])}  {_fmt(record.get('duration_s'))} s  "
-               f"seed={record['seed']}  {' '.join(parts)}")
+    click.echo(
+        f"run {record['run_id']}  {printable(record['status'])}  {_fmt(record.get('duration_s'))} s  "
+        f"seed={record['seed']}  {' '.join(parts)}"
+    )
     if record["status"] == "ok":
         width = max(len(k) for k in record["metrics"])
         click.echo(f"{'metric'.ljust(width)}  value")
@@ -164,8 +205,11 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
             click.echo(f"{printable(key).ljust(width)}  {_fmt(value)}")
     for err in record.get("hook_errors") or []:
         if isinstance(err, dict):
-            click.echo(f"warning: plugin {printable(err.get('plugin'))!r} failed in {printable(err.get('hook'))}: "
-                       f"{printable(err.get('error'))}", err=True)
+            click.echo(
+                f"warning: plugin {printable(err.get('plugin'))!r} failed in {printable(err.get('hook'))}: "
+                f"{printable(err.get('error'))}",
+                err=True,
+            )
     if path is not None:
         click.echo(f"record: {printable(path)}")
 
@@ -178,13 +222,24 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 @click.option("--strategy", metavar="A,B", help="Strategies to cross ('none' = the composed learner).")
 @click.option("--seeds", metavar="SEEDS", help="Seeds, e.g. 0-4 or 0,3,7 (default: the config's seed).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option for every run.")
-@click.option("--grid", "grids", multiple=True, metavar="SECTION.KEY=V1,V2",
-              help="Cross the values of an option (repeatable).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML experiment file: run-config layout + seeds, [grid], [[variants]].")
+@click.option(
+    "--grid", "grids", multiple=True, metavar="SECTION.KEY=V1,V2", help="Cross the values of an option (repeatable)."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML experiment file: run-config layout + seeds, [grid], [[variants]].",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel runs. Default: CPU cores.")
-@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: a process pool; ray: Ray tasks.")
+@click.option(
+    "--executor",
+    "executor_name",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: a process pool; ray: Ray tasks.",
+)
 @click.option("--ray-address", metavar="ADDR", help="Existing Ray cluster (default: start a local one).")
 @_results_option("Results folder; complete records there are skipped (resume).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per run.")
@@ -192,10 +247,26 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_plugin_option
 @click.pass_context
-def sweep(ctx: click.Context, benchmark: str | None, model: str | None, meta: str | None, replay: str | None,
-          strategy: str | None, seeds: str | None, sets: tuple[str, ...], grids: tuple[str, ...],
-          config_file: str | None, workers: int | None, executor_name: str, ray_address: str | None, results: str,
-          threads: int, dry_run: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+def sweep(
+    ctx: click.Context,
+    benchmark: str | None,
+    model: str | None,
+    meta: str | None,
+    replay: str | None,
+    strategy: str | None,
+    seeds: str | None,
+    sets: tuple[str, ...],
+    grids: tuple[str, ...],
+    config_file: str | None,
+    workers: int | None,
+    executor_name: str,
+    ray_address: str | None,
+    results: str,
+    threads: int,
+    dry_run: bool,
+    quiet: bool,
+    plugins: tuple[str, ...],
+) -> None:
     """Run a grid of configurations times seeds; resumable (complete records are skipped)."""
     from clbench.sweep import spec_from_cli, spec_from_toml
 
@@ -233,8 +304,17 @@ def importlib_util_find(name: str) -> Any:
         return None
 
 
-def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | None, ray_address: str | None,
-                   plugins: tuple[str, ...], ctx: click.Context, threads: int, quiet: bool) -> None:
+def _run_sweep_cli(
+    plan: Any,
+    results: str,
+    executor_name: str,
+    workers: int | None,
+    ray_address: str | None,
+    plugins: tuple[str, ...],
+    ctx: click.Context,
+    threads: int,
+    quiet: bool,
+) -> None:
     import time
 
     from clbench.executors import default_workers
@@ -254,15 +334,25 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
             import ray
 
             atexit.register(ray.shutdown)
-    click.echo(f"sweep: {len(plan.configs)} runs planned, {len(plan.configs) - todo} already complete, "
-               f"{todo} to run on {executor_name} with {workers} worker(s)", err=True)
+    click.echo(
+        f"sweep: {len(plan.configs)} runs planned, {len(plan.configs) - todo} already complete, "
+        f"{todo} to run on {executor_name} with {workers} worker(s)",
+        err=True,
+    )
     bar = None
     if not quiet and sys.stderr.isatty() and todo:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+        bar = Progress(
+            TextColumn("sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
         bar.start()
         bar_task = bar.add_task("", total=todo)
 
@@ -275,21 +365,34 @@ def _run_sweep_cli(plan: Any, results: str, executor_name: str, workers: int | N
     root_plugins = tuple(ctx.find_root().params.get("plugins") or ()) + tuple(plugins)
     t0 = time.perf_counter()
     try:
-        summary = run_sweep(plan, results, executor=executor_name, workers=workers, ray_address=ray_address,
-                            plugins=root_plugins, threads=threads, on_record=on_record)
+        summary = run_sweep(
+            plan,
+            results,
+            executor=executor_name,
+            workers=workers,
+            ray_address=ray_address,
+            plugins=root_plugins,
+            threads=threads,
+            on_record=on_record,
+        )
     finally:
         if bar is not None:
             bar.stop()
     elapsed = time.perf_counter() - t0
     if summary.interrupted is not None:
         kept = len(summary.ok) + len(summary.failed)
-        click.echo(f"sweep interrupted after {elapsed:.1f} s: kept {kept} record(s) written by this sweep "
-                   f"({len(summary.ok)} ok, {len(summary.failed)} failed); discarded {len(summary.discarded)} run(s) "
-                   f"in flight{': ' + ', '.join(summary.discarded) if summary.discarded else ''}; "
-                   f"{len(summary.not_started)} not started. Run the same command to resume.", err=True)
+        click.echo(
+            f"sweep interrupted after {elapsed:.1f} s: kept {kept} record(s) written by this sweep "
+            f"({len(summary.ok)} ok, {len(summary.failed)} failed); discarded {len(summary.discarded)} run(s) "
+            f"in flight{': ' + ', '.join(summary.discarded) if summary.discarded else ''}; "
+            f"{len(summary.not_started)} not started. Run the same command to resume.",
+            err=True,
+        )
         raise summary.interrupted
-    click.echo(f"sweep done in {elapsed:.1f} s: {len(summary.ok)} ok, {len(summary.failed)} failed, "
-               f"{len(summary.skipped)} skipped (already complete); records in {printable(results)}/runs")
+    click.echo(
+        f"sweep done in {elapsed:.1f} s: {len(summary.ok)} ok, {len(summary.failed)} failed, "
+        f"{len(summary.skipped)} skipped (already complete); records in {printable(results)}/runs"
+    )
     for run_id, error in summary.failed.items():
         click.echo(f"  failed {run_id}: {printable(error)}")
     for run_id, note in summary.not_written.items():
@@ -313,14 +416,16 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
     for k in kinds:
         data[k] = []
         for comp in registry.components(k):
-            data[k].append({
-                "name": comp.name,
-                "description": comp.description,
-                "plugin": comp.plugin,
-                "available": comp.available,
-                "unavailable_reason": comp.unavailable_reason(),
-                "options": describe_fields(comp.options),
-            })
+            data[k].append(
+                {
+                    "name": comp.name,
+                    "description": comp.description,
+                    "plugin": comp.plugin,
+                    "available": comp.available,
+                    "unavailable_reason": comp.unavailable_reason(),
+                    "options": describe_fields(comp.options),
+                }
+            )
     if as_json:
         click.echo(json.dumps(data, indent=1, default=str))
         return
@@ -330,14 +435,17 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
         if not data[k]:
             click.echo("  (none registered)")
         for item in data[k]:
-            click.echo(f"  {printable(item['name']):<{width}} {printable(item['description'])}  "
-                       f"[{printable(item['plugin'])}]")
+            click.echo(
+                f"  {printable(item['name']):<{width}} {printable(item['description'])}  [{printable(item['plugin'])}]"
+            )
             if not item["available"]:
                 click.echo(f"  {'':<{width}} unavailable: {printable(item['unavailable_reason'])}")
             for opt in item["options"]:
                 default = printable(json.dumps(opt["default"], default=str))
-                click.echo(f"  {'':<{width}}   {SECTION_OF_KIND[k]}.{printable(opt['name'])}={default}  "
-                           f"({printable(opt['type'])}) {printable(opt['description'])}")
+                click.echo(
+                    f"  {'':<{width}}   {SECTION_OF_KIND[k]}.{printable(opt['name'])}={default}  "
+                    f"({printable(opt['type'])}) {printable(opt['description'])}"
+                )
         click.echo("")
 
 
@@ -345,7 +453,7 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_plugin_option
 @click.pass_context
-def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None:  # noqa: F811 - click name
+def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None:
     """List plugins: source, version, hooks, and load errors."""
     host = _host(ctx, plugins)
     host.build_registry(lenient=True)  # registration errors and name conflicts mark plugins as failed
@@ -354,7 +462,9 @@ def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None
         return
     for info in host.infos:
         version = printable(info.version or "-")
-        click.echo(f"{printable(info.name):<34} {info.status:<8} {version:<8} {info.source:<12} {printable(info.module)}")
+        click.echo(
+            f"{printable(info.name):<34} {info.status:<8} {version:<8} {info.source:<12} {printable(info.module)}"
+        )
         if info.error:
             click.echo(f"{'':<34} error: {printable(info.error)}")
         if info.hooks:
@@ -437,7 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.UsageError as exc:
         msg = printable(" ".join(exc.format_message().split()))
-        hint = f" (see 'clbench {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'clbench --help')"
+        hint = (
+            f" (see 'clbench {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'clbench --help')"
+        )
         click.echo(f"clbench: error: {msg}{hint}", err=True)
         return 2
     except click.exceptions.ClickException as exc:

@@ -50,7 +50,9 @@ class TrainConfig(Options):
     lr_decay: float = Field(1.0, gt=0, le=1, description="multiply lr by this every lr_decay_every epochs")
     lr_decay_every: int = Field(0, ge=0, description="epochs between lr decays, counted over the stream; 0 = off")
     eval_batch_size: int | None = Field(
-        None, ge=1, description="batch size for evaluation; null = the model's preference (eval_batch_size attribute) or 1024"
+        None,
+        ge=1,
+        description="batch size for evaluation; null = the model's preference (eval_batch_size attribute) or 1024",
     )
 
     @model_validator(mode="after")
@@ -80,11 +82,15 @@ class RunConfig:
     def apply_set(self, assignment: str) -> None:
         """Apply one ``SECTION.KEY=VALUE`` override."""
         if "=" not in assignment:
-            raise UserError(f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}")
+            raise UserError(
+                f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}"
+            )
         lhs, value = assignment.split("=", 1)
         section, _, key = lhs.strip().partition(".")
         if section not in SET_SECTIONS or not key or "." in key:
-            raise UserError(f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}")
+            raise UserError(
+                f"bad --set {assignment!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SET_SECTIONS)}"
+            )
         parsed = parse_value(value.strip())
         if section == "train":
             self.train[key] = parsed
@@ -205,7 +211,9 @@ class ResolvedConfig:
         out: dict[str, Any] = {}
         for section in COMPONENT_SECTIONS:
             comp = self.components.get(section)
-            out[section] = None if comp is None else {"name": comp.name, "options": self.options[section].model_dump(mode="json")}
+            out[section] = (
+                None if comp is None else {"name": comp.name, "options": self.options[section].model_dump(mode="json")}
+            )
         out["train"] = self.train.model_dump(mode="json")
         out["seed"] = self.seed
         return out

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from clbench.records import SCHEMA_VERSION
-
 
 #: Thread-count variables of the native libraries a run may load (OpenBLAS under numpy/scipy and
 #: numba's BLAS calls, MKL, OpenMP under torch).
@@ -91,8 +91,11 @@ def run_job(job: Job) -> dict[str, Any]:
         host = _host_for(job.plugins)
         resolved = resolve(config_from_canonical(job.canonical), host.registry)
         if resolved.run_id != job.run_id:
-            return failed_record(job, f"config resolves to run id {resolved.run_id} here, not {job.run_id}: "
-                                      "plugin versions differ between driver and worker?")
+            return failed_record(
+                job,
+                f"config resolves to run id {resolved.run_id} here, not {job.run_id}: "
+                "plugin versions differ between driver and worker?",
+            )
         record = execute(resolved, host, results=None, threads=job.threads).record
         # plain JSON types only: unpickling a torch or numpy object would make the driver import
         # that library (seconds of CPU taken from the workers), and records are strict JSON anyway
@@ -253,8 +256,9 @@ def _new_pool(context: Any, workers: int, started: Any) -> Any:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                               initargs=(os.getpid(), started))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(), started)
+    )
 
 
 def _run_alone(job: Job, context: Any, started: Any, progress: Progress) -> Iterator[dict[str, Any]]:

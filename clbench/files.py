@@ -14,8 +14,8 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 #: Files larger than this are not read (a record is a few kB to a few MB).
 MAX_READ_BYTES = 256 * 1024 * 1024

@@ -53,7 +53,9 @@ class RunContext:
     def build_model(self) -> Any:
         """Build the configured model for this run's stream (strategies call this)."""
         comp, opts, s = self.config.components["model"], self.config.options["model"], self.stream
-        return comp.factory(opts, input_shape=tuple(s.input_shape), n_classes=s.n_classes, sequence_steps=s.sequence_steps)
+        return comp.factory(
+            opts, input_shape=tuple(s.input_shape), n_classes=s.n_classes, sequence_steps=s.sequence_steps
+        )
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; failures are collected in ``hook_errors``."""
@@ -95,11 +97,15 @@ def build_learner(ctx: RunContext) -> Any:
         return comp.factory(cfg.options["strategy"], context=ctx)
     model = ctx.build_model()
     meta = cfg.components["meta"].factory(cfg.options["meta"])
-    replay = cfg.components["replay"].factory(cfg.options["replay"], input_shape=tuple(stream.input_shape), train=cfg.train)
+    replay = cfg.components["replay"].factory(
+        cfg.options["replay"], input_shape=tuple(stream.input_shape), train=cfg.train
+    )
     epoch_hook = None
     if ctx.host.pm.hook.clbench_epoch_end.get_hookimpls():
+
         def epoch_hook(task_index: int, epoch: int, loss: float) -> None:
             ctx.notify("clbench_epoch_end", task_index=task_index, epoch=epoch, loss=loss)
+
     return ComposedLearner(model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook)
 
 
@@ -185,7 +191,7 @@ def execute(
         ctx.learner = build_learner(ctx)
     except UserError:
         raise
-    except BaseException as exc:  # SystemExit from a plugin too: only the user's interrupt stops a run
+    except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin too: only the user's interrupt stops a run
         reraise_interrupt(exc)
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     timings["build_s"] = time.perf_counter() - t0
@@ -222,7 +228,7 @@ def execute(
         record["status"] = "ok"
     except UserError:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
         reraise_interrupt(exc)
         return _finish_failed(ctx, record, timings, exc, t_start, results)
     return _finish(ctx, record, timings, t_start, results)

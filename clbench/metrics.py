@@ -7,7 +7,7 @@ are stated in :data:`CONVENTIONS` and stored in every record.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 Matrix = Sequence[Sequence[float]]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -22,6 +22,10 @@ class Options(BaseModel):
     (see :func:`validate_options`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=(), allow_inf_nan=False)
+
+
+#: Any subclass of :class:`Options` (what :func:`validate_options` returns for a given class).
+O = TypeVar("O", bound=Options)
 
 
 class NoOptions(Options):
@@ -70,7 +74,7 @@ def describe_fields(options_cls: type[Options]) -> list[dict[str, Any]]:
     return rows
 
 
-def validate_options(section: str, component: str, options_cls: type[Options], raw: dict[str, Any]) -> Options:
+def validate_options(section: str, component: str, options_cls: type[O], raw: dict[str, Any]) -> O:
     """Validate ``raw`` against ``options_cls``; raise a one-line :class:`UserError` on failure.
 
     ``section`` and ``component`` name the place in the config (``model``, ``mlp``) for the message.
@@ -79,8 +83,10 @@ def validate_options(section: str, component: str, options_cls: type[Options], r
         field = options_cls.model_fields.get(key) if isinstance(key, str) else None
         if field is not None and _holds_bool(value) and not _admits_bool(field.annotation):
             where = f" of {section} {component!r}" if component else ""
-            raise UserError(f"bad value {value!r} for {section}.{key}{where}: a boolean is not a number; "
-                            f"allowed: {type_name(field.annotation)}")
+            raise UserError(
+                f"bad value {value!r} for {section}.{key}{where}: a boolean is not a number; "
+                f"allowed: {type_name(field.annotation)}"
+            )
     try:
         return options_cls(**raw)
     except ValidationError as exc:

@@ -12,9 +12,10 @@ import importlib.metadata as md
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -120,7 +121,7 @@ class PluginHost:
                         raise UserError(printable(exc)) from None
                     self.conflicts.append(printable(exc))
                     self._mark_failed(impl.plugin_name, f"name conflict: {printable(exc)}")
-                except BaseException as exc:  # a broken plugin must not stop the others
+                except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the others
                     _contain(exc)
                     self._mark_failed(impl.plugin_name, f"{hook_name} raised {_short_error(exc)}")
                     registry.broken_plugins[impl.plugin_name] = _short_error(exc)
@@ -140,7 +141,7 @@ class PluginHost:
         for impl in reversed(caller.get_hookimpls()):  # registration order
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
                 _contain(exc)
                 entry = {"plugin": impl.plugin_name, "hook": hook_name, "error": _short_error(exc)}
                 errors.append(entry)
@@ -190,7 +191,7 @@ def make_plugin_host(
             try:
                 plugin = ep.load()
                 pm.register(plugin, name=ep.name)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
                 _contain(exc)
                 info.status, info.error = "failed", _short_error(exc)
                 info.hooks = []
@@ -205,7 +206,7 @@ def make_plugin_host(
             continue
         try:
             module = importlib.import_module(module_name)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
             _contain(exc)
             raise UserError(f"cannot import plugin {module_name!r} given with --plugin: {_short_error(exc)}") from None
         if pm.is_registered(module):  # already loaded through its entry point

@@ -25,8 +25,13 @@ class ProgressPlugin:
         self._epochs = context.train.epochs
         total = len(context.stream.tasks) * self._epochs
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} epochs"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
         )
         self._progress.start()
         self._bar = self._progress.add_task(f"run {context.run_id}", total=total)
@@ -43,8 +48,9 @@ class ProgressPlugin:
         """Advance by one epoch."""
         self._done_in_task += 1
         if self._progress is not None:
-            self._progress.update(self._bar, advance=1,
-                                  description=f"task {task_index + 1}/{len(context.stream.tasks)} loss {loss:.3f}")
+            self._progress.update(
+                self._bar, advance=1, description=f"task {task_index + 1}/{len(context.stream.tasks)} loss {loss:.3f}"
+            )
 
     @hookimpl
     def clbench_task_end(self, context: Any, task_index: int, train_seconds: float) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from clbench.executors import NATIVE_THREAD_VARIABLES, Job, Progress, failed_record, run_job
 
@@ -21,7 +22,7 @@ def _ray_host_port(address: str) -> tuple[str, int] | None:
     """``host:port`` of a Ray address (``ray://`` stripped), or None for ``auto``/``local``."""
     text = address.strip()
     if text.startswith("ray://"):
-        text = text[len("ray://"):]
+        text = text[len("ray://") :]
     if text in ("auto", "local", "") or ":" not in text:
         return None
     host, _, port = text.rpartition(":")
@@ -36,7 +37,7 @@ def _ray_host_port(address: str) -> tuple[str, int] | None:
 
 def ray_runtime_env() -> dict[str, Any]:
     """The runtime environment of clbench's Ray tasks: native thread pools capped at one thread."""
-    return {"env_vars": {name: "1" for name in NATIVE_THREAD_VARIABLES}}
+    return {"env_vars": dict.fromkeys(NATIVE_THREAD_VARIABLES, "1")}
 
 
 def connect_ray(address: str | None, workers: int, env: dict[str, Any] | None = None) -> bool:
@@ -62,10 +63,16 @@ def connect_ray(address: str | None, workers: int, env: dict[str, Any] | None = 
             try:
                 socket.create_connection(target, timeout=5).close()
             except OSError as exc:
-                raise UserError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
-                                "is it running (ray start --head) and is the address right?") from None
-    kwargs: dict[str, Any] = {"include_dashboard": False, "runtime_env": env or ray_runtime_env(), "log_to_driver": False,
-                              "logging_level": logging.ERROR}
+                raise UserError(
+                    f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+                    "is it running (ray start --head) and is the address right?"
+                ) from None
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "runtime_env": env or ray_runtime_env(),
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+    }
     if address:
         kwargs["address"] = address
     else:
@@ -89,14 +96,18 @@ def connect_ray(address: str | None, workers: int, env: dict[str, Any] | None = 
             thread.join(RAY_CONNECT_TIMEOUT)
             captured = read_captured()
         if thread.is_alive():
-            raise UserError(f"could not connect to {where} within {RAY_CONNECT_TIMEOUT:.0f} s; "
-                            "check that it is running and reachable")
+            raise UserError(
+                f"could not connect to {where} within {RAY_CONNECT_TIMEOUT:.0f} s; "
+                "check that it is running and reachable"
+            )
     error = outcome.get("error")
     if error is not None:
         text = " ".join(str(error).split())
         if any(word in (text + captured) for word in ("Unauthenticated", "InvalidAuthToken", "authentication token")):
-            raise UserError(f"{where} requires authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) "
-                            "to the cluster's token, with RAY_AUTH_MODE=token") from None
+            raise UserError(
+                f"{where} requires authentication: set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) "
+                "to the cluster's token, with RAY_AUTH_MODE=token"
+            ) from None
         raise UserError(f"cannot connect to {where}: {type(error).__name__}: {text[:200]}") from None
     return not address
 
@@ -125,8 +136,9 @@ def _captured_stderr() -> Iterator[Callable[[], str]]:
             os.close(saved)
 
 
-def run_ray(jobs: list[Job], workers: int, address: str | None, progress: Progress | None = None
-            ) -> Iterator[dict[str, Any]]:
+def run_ray(
+    jobs: list[Job], workers: int, address: str | None, progress: Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """Run jobs as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray
     started for the sweep with ``workers`` CPUs; yield records as they complete. If the driver is
     interrupted, the tasks still running are cancelled."""

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from clbench.errors import UserError
-from clbench.text import printable
 from clbench.files import UnsafeFile, folder_lock, is_regular_file, read_text_safely, temp_name, write_text_atomic
+from clbench.text import printable
 
 #: The record layout this clbench writes; records of versions 1..SCHEMA_VERSION are read.
 SCHEMA_VERSION = 1

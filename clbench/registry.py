@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from clbench.errors import UserError
 from clbench.options import NoOptions, Options
@@ -20,7 +21,13 @@ KINDS: dict[str, str] = {
 }
 
 #: The config section (and ``--set`` prefix) that selects a component of each kind.
-SECTION_OF_KIND = {"benchmarks": "benchmark", "models": "model", "meta": "meta", "replay": "replay", "strategies": "strategy"}
+SECTION_OF_KIND = {
+    "benchmarks": "benchmark",
+    "models": "model",
+    "meta": "meta",
+    "replay": "replay",
+    "strategies": "strategy",
+}
 KIND_OF_SECTION = {v: k for k, v in SECTION_OF_KIND.items()}
 
 

@@ -63,14 +63,16 @@ def parse_seeds(text: str | list[int] | int) -> list[int]:
     if count > MAX_PLAN:
         raise UserError(f"bad seeds {shown}: {count} seeds; at most {MAX_PLAN} per sweep")
     seeds: list[int] = []
-    for lo, hi in spans:
-        seeds.extend(range(lo, hi + 1))
+    for first, last in spans:
+        seeds.extend(range(first, last + 1))
     return list(dict.fromkeys(seeds))
 
 
 def split_top_level(text: str) -> list[str]:
     """Split on commas outside brackets and quotes: ``"1,[64,64],x"`` -> ["1", "[64,64]", "x"]."""
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
@@ -105,9 +107,7 @@ def parse_grid_option(assignment: str) -> tuple[str, list[Any]]:
 def _check_grid_key(key: str, where: str) -> None:
     section, _, option = key.partition(".")
     if section not in SET_SECTIONS or (option and "." in option) or (not option and section == "train"):
-        raise UserError(
-            f"bad {where}: expected SECTION or SECTION.KEY with SECTION one of {', '.join(SET_SECTIONS)}"
-        )
+        raise UserError(f"bad {where}: expected SECTION or SECTION.KEY with SECTION one of {', '.join(SET_SECTIONS)}")
 
 
 @dataclass
@@ -140,17 +140,19 @@ class SweepSpec:
         for values in self.grid.values():
             size *= len(values)
         if size > MAX_PLAN:
-            raise UserError(f"the sweep would plan {size} runs; at most {MAX_PLAN}: use fewer seeds, values or variants")
+            raise UserError(
+                f"the sweep would plan {size} runs; at most {MAX_PLAN}: use fewer seeds, values or variants"
+            )
         seen: dict[str, ResolvedConfig] = {}
         labels: dict[str, str] = {}
         for v_index, variant in enumerate(self.variants):
             variant = dict(variant)
             label = variant.pop("label", None)
-            for values in itertools.product(*(self.grid[k] for k in keys)):
+            for point in itertools.product(*(self.grid[k] for k in keys)):
                 for seed in self.seeds:
                     config = copy.deepcopy(self.base)
                     apply_dict(config, variant, where=f"variant {label or v_index}")
-                    for key, value in zip(keys, values):
+                    for key, value in zip(keys, point):
                         _apply_grid_value(config, key, value)
                     config.seed = seed
                     if config.names.get("strategy"):
@@ -192,7 +194,7 @@ def spec_from_cli(
     for section in COMPONENT_SECTIONS:
         text = names.get(section)
         if text:
-            values = split_top_level(text)
+            values: list[str | None] = list(split_top_level(text))
             if section == "strategy":
                 values = [None if v == "none" else v for v in values]
             grid[section] = values
@@ -304,6 +306,7 @@ def run_sweep(
             raise
         summary.interrupted = found
         summary.discarded = [job.run_id for job in jobs if job.run_id in progress.in_flight]
-        summary.not_started = [job.run_id for job in jobs
-                               if job.run_id not in returned and job.run_id not in progress.in_flight]
+        summary.not_started = [
+            job.run_id for job in jobs if job.run_id not in returned and job.run_id not in progress.in_flight
+        ]
     return summary

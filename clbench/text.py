@@ -35,6 +35,4 @@ def printable(value: object, *, keep_newlines: bool = False) -> str:
     text = str(value)
     if all(ch.isprintable() for ch in text):  # the common case: nothing to do
         return text
-    return "".join(
-        ch if (not is_unsafe(ch) or (keep_newlines and ch == "\n")) else _escape(ch) for ch in text
-    )
+    return "".join(ch if (not is_unsafe(ch) or (keep_newlines and ch == "\n")) else _escape(ch) for ch in text)

@@ -25,7 +25,9 @@ def build_optimizer(params: Any, train: TrainConfig) -> torch.optim.Optimizer:
     if train.optimizer == "adam":
         return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, foreach=True)
     if train.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, foreach=True)
+        return torch.optim.SGD(
+            params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay, foreach=True
+        )
     raise ValueError(f"unknown optimizer {train.optimizer!r}")
 
 
@@ -100,7 +102,7 @@ class ComposedLearner(Learner):
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
                 x, y = x_all[idx], y_all[idx]
-                rb = replay.sample(replay.batch_size, g) if draw and len(replay) > 0 else None
+                rb = replay.sample(replay.batch_size, g) if draw and replay is not None and len(replay) > 0 else None
                 result = meta.step(x, y, task.id, replay, rb, g)
                 if replay is not None:
                     if rb is not None and result.replay_loss is not None:

@@ -13,12 +13,12 @@ import sys
 while "" in sys.path:  # the server runs as `python -c`: never import from the folder the sweep started in
     sys.path.remove("")
 
-import torch  # noqa: F401
-import torch._dynamo  # noqa: F401 - torch.optim's first call imports it anyway
+import torch
+import torch._dynamo
 import torch.optim  # noqa: F401
 
-import clbench.executors  # noqa: F401
-import clbench.harness  # noqa: F401
+import clbench.executors
+import clbench.harness
 import clbench.training  # noqa: F401
 from clbench.plugins import make_plugin_host
 

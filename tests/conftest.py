@@ -16,12 +16,20 @@ EXAMPLE_PLUGIN = ROOT / "examples" / "clbench-example-plugin"
 
 #: Settings that make a run take well under a second.
 SMALL = (
-    "--set", "benchmark.n_tasks=3", "--set", "benchmark.train_size=96", "--set", "benchmark.test_size=64",
-    "--set", "train.epochs=1",
+    "--set",
+    "benchmark.n_tasks=3",
+    "--set",
+    "benchmark.train_size=96",
+    "--set",
+    "benchmark.test_size=64",
+    "--set",
+    "train.epochs=1",
 )
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python -m clbench ARGS`` in a subprocess and capture its output."""
     full_env = dict(os.environ)
     full_env.pop("CLBENCH_DISABLE_PLUGINS", None)
@@ -58,9 +66,14 @@ def complete_record(run_id: str = "0123456789abcdef", *, seed: int = 0, tasks: i
     """A minimal record that :func:`clbench.records.check_record` accepts as complete (status ok)."""
     matrix = [[0.5 + 0.1 * (i == j) for j in range(tasks)] for i in range(tasks)]
     record = {
-        "schema_version": 1, "run_id": run_id, "status": "ok", "error": None, "seed": seed,
+        "schema_version": 1,
+        "run_id": run_id,
+        "status": "ok",
+        "error": None,
+        "seed": seed,
         "config": {"model": {"name": "mlp", "options": {}}, "seed": seed},
-        "accuracy_matrix": matrix, "init_accuracy": [0.2] * tasks,
+        "accuracy_matrix": matrix,
+        "init_accuracy": [0.2] * tasks,
         "metrics": {"avg_accuracy": 0.55, "latest_task_accuracy": 0.6},
     }
     record.update(extra)

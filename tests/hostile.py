@@ -14,8 +14,16 @@ from typing import Any
 
 #: The installed console script (what users run; ``python -m`` would put the current folder on sys.path).
 CLBENCH = str(Path(sys.executable).with_name("clbench"))
-SMALL = ["--set", "benchmark.n_tasks=2", "--set", "benchmark.train_size=64", "--set", "benchmark.test_size=32",
-         "--set", "train.epochs=1"]
+SMALL = [
+    "--set",
+    "benchmark.n_tasks=2",
+    "--set",
+    "benchmark.train_size=64",
+    "--set",
+    "benchmark.test_size=32",
+    "--set",
+    "train.epochs=1",
+]
 
 
 def env_with(pythonpath: Path | None = None, **extra: str) -> dict[str, str]:
@@ -29,11 +37,19 @@ def env_with(pythonpath: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def clb(*args: str, cwd: Path, pythonpath: Path | None = None, timeout: float = 300, **env: str
-        ) -> subprocess.CompletedProcess:
+def clb(
+    *args: str, cwd: Path, pythonpath: Path | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess:
     """Run the ``clbench`` console script with ``args`` in ``cwd``; capture its output."""
-    return subprocess.run([CLBENCH, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
-                          env=env_with(pythonpath, **env), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [CLBENCH, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env_with(pythonpath, **env),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -51,7 +51,11 @@ class ShiftingLinearOptions(Options):
         if self.transform == "orthogonal" and self.latent_dim > self.input_dim:
             raise ValueError("orthogonal transforms need latent_dim <= input_dim")
         if self.tasks is not None:
-            if not self.tasks or any(t < 0 or t >= self.n_tasks for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
+            if (
+                not self.tasks
+                or any(t < 0 or t >= self.n_tasks for t in self.tasks)
+                or len(set(self.tasks)) != len(self.tasks)
+            ):
                 raise ValueError(f"tasks must be distinct indices in 0..{self.n_tasks - 1}")
         return self
 

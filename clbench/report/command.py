@@ -13,8 +13,8 @@ import os
 import re
 import shutil
 import signal
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import click
 
@@ -43,10 +43,14 @@ def resolve_output(results: str | Path, fmt: str | None, out: str | Path | None)
         fmt = "md"
     path = Path(out) if out is not None else Path(results) / f"report{EXTENSIONS[fmt]}"
     if path.is_dir():
-        raise UserError(f"--out {str(path)!r} is a folder; give a file name such as {str(path / ('report' + EXTENSIONS[fmt]))!r}")
+        raise UserError(
+            f"--out {str(path)!r} is a folder; give a file name such as {str(path / ('report' + EXTENSIONS[fmt]))!r}"
+        )
     runs = runs_dir(results).resolve()
     if path.resolve().parent == runs:
-        raise UserError(f"--out {str(path)!r} is inside the records folder {str(runs_dir(results))!r}; write it elsewhere")
+        raise UserError(
+            f"--out {str(path)!r} is inside the records folder {str(runs_dir(results))!r}; write it elsewhere"
+        )
     return fmt, path
 
 
@@ -93,8 +97,11 @@ def _is_report_folder(folder: Path) -> tuple[bool, list[str]]:
     for entry in entries:
         if entry.name == MANIFEST:
             continue
-        ours = entry.is_file() and not entry.is_symlink() and (
-            entry.name in listed if listed is not None else bool(FIGURE_NAME.match(entry.name)))
+        ours = (
+            entry.is_file()
+            and not entry.is_symlink()
+            and (entry.name in listed if listed is not None else bool(FIGURE_NAME.match(entry.name)))
+        )
         if not ours:
             foreign.append(entry.name)
     return not foreign, sorted(foreign)
@@ -126,12 +133,16 @@ def replace_folder(folder: Path, files: dict[str, bytes]) -> Path:
     clean_stale(folder)
     if folder.exists() or folder.is_symlink():
         if not folder.is_dir() or folder.is_symlink():
-            raise UserError(f"cannot write figures to {printable(folder)!r}: something else of that name exists; "
-                            "choose another --out")
+            raise UserError(
+                f"cannot write figures to {printable(folder)!r}: something else of that name exists; "
+                "choose another --out"
+            )
         ours, foreign = _is_report_folder(folder)
         if not ours:
-            raise UserError(f"refusing to replace {printable(folder)!r}: it holds files a report did not write "
-                            f"({printable(', '.join(foreign[:3]))}); choose another --out")
+            raise UserError(
+                f"refusing to replace {printable(folder)!r}: it holds files a report did not write "
+                f"({printable(', '.join(foreign[:3]))}); choose another --out"
+            )
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(folder)
     os.mkdir(tmp)
@@ -194,8 +205,9 @@ def generate_report(
     loaded = load_records(results)
     for p, why in loaded.skipped:
         warn(f"skipped {p}: {why}")
-    report = build_report(loaded, baseline=baseline, metrics=tuple(metrics), claims=tuple(claims),
-                          claim_group=claim_group)
+    report = build_report(
+        loaded, baseline=baseline, metrics=tuple(metrics), claims=tuple(claims), claim_group=claim_group
+    )
     for line in report.warnings:
         warn(line)
     report.about = [str(paragraph) for paragraph in about]
@@ -229,25 +241,57 @@ def generate_report(
 
 @click.command("report")
 @click.argument("results", default="results", required=False, metavar="[DIR]")
-@click.option("--format", "fmt", metavar="md|html|csv|latex",
-              help="Output format (default: from --out's extension, else md).")
-@click.option("--out", metavar="PATH", help="Output file (default: DIR/report.<ext>). Markdown figures go to "
-                                            "<stem>_figures/ beside it; HTML embeds them.")
-@click.option("--baseline", metavar="SPEC", help="Row to test against: a label, a unique part or glob of one, or "
-                                                 "section=name pairs like meta=none,replay=none. Default: mlp with "
-                                                 "no meta, replay or strategy, if present, else the first group.")
-@click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Main metric (repeatable): shown with p-values. Default: avg_accuracy, latest_task_accuracy, "
-                   "earliest_task_accuracy.")
-@click.option("--claim", "claims", multiple=True, metavar="METRIC=VALUE",
-              help="A claimed value to check against the measured interval (repeatable), e.g. "
-                   "latest_task_accuracy=0.92 or latest_task_accuracy=92%.")
+@click.option(
+    "--format", "fmt", metavar="md|html|csv|latex", help="Output format (default: from --out's extension, else md)."
+)
+@click.option(
+    "--out",
+    metavar="PATH",
+    help="Output file (default: DIR/report.<ext>). Markdown figures go to <stem>_figures/ beside it; HTML embeds them.",
+)
+@click.option(
+    "--baseline",
+    metavar="SPEC",
+    help="Row to test against: a label, a unique part or glob of one, or "
+    "section=name pairs like meta=none,replay=none. Default: mlp with "
+    "no meta, replay or strategy, if present, else the first group.",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="Main metric (repeatable): shown with p-values. Default: avg_accuracy, latest_task_accuracy, "
+    "earliest_task_accuracy.",
+)
+@click.option(
+    "--claim",
+    "claims",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="A claimed value to check against the measured interval (repeatable), e.g. "
+    "latest_task_accuracy=0.92 or latest_task_accuracy=92%.",
+)
 @click.option("--claim-group", metavar="SPEC", help="The group the claims are about (same syntax as --baseline).")
 @click.option("--no-figures", is_flag=True, help="Tables only (faster; matplotlib not needed).")
-@click.option("--about", "about", multiple=True, metavar="TEXT",
-              help="A paragraph saying what the experiment is, shown first (repeatable; not in csv).")
-def report_command(results: str, fmt: str | None, out: str | None, baseline: str | None, metrics: tuple[str, ...],
-                   claims: tuple[str, ...], claim_group: str | None, no_figures: bool, about: tuple[str, ...]) -> None:
+@click.option(
+    "--about",
+    "about",
+    multiple=True,
+    metavar="TEXT",
+    help="A paragraph saying what the experiment is, shown first (repeatable; not in csv).",
+)
+def report_command(
+    results: str,
+    fmt: str | None,
+    out: str | None,
+    baseline: str | None,
+    metrics: tuple[str, ...],
+    claims: tuple[str, ...],
+    claim_group: str | None,
+    no_figures: bool,
+    about: tuple[str, ...],
+) -> None:
     """Compare the runs in DIR (default: results): means with 95% intervals over seeds, tests
     against a baseline, claims, and figures. Prints the path written.
 
@@ -256,6 +300,15 @@ def report_command(results: str, fmt: str | None, out: str | None, baseline: str
     clbench report results --format html --out report.html
     clbench report --claim latest_task_accuracy=0.92 --claim earliest_task_accuracy=0.88 --claim-group dnc
     """
-    path = generate_report(results, fmt=fmt, out=out, baseline=baseline, metrics=metrics, claims=claims,
-                           claim_group=claim_group, figures=not no_figures, about=about)
+    path = generate_report(
+        results,
+        fmt=fmt,
+        out=out,
+        baseline=baseline,
+        metrics=metrics,
+        claims=claims,
+        claim_group=claim_group,
+        figures=not no_figures,
+        about=about,
+    )
     click.echo(str(path))

@@ -140,8 +140,8 @@ def _versions(records: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def _first_line(text: Any, limit: int = 200) -> str:
-    line = (str(text) if text is not None else "unknown error").strip().splitlines()
-    line = line[0] if line else "unknown error"
+    lines = (str(text) if text is not None else "unknown error").strip().splitlines()
+    line = lines[0] if lines else "unknown error"
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -191,13 +191,16 @@ def build_report(
         elif len(groups) == 1:
             chosen = groups[0]
         else:
-            raise UserError(f"--claim needs --claim-group: the results hold {len(groups)} groups ({', '.join(repr(g.label) for g in groups[:4])}{', ...' if len(groups) > 4 else ''})")
+            raise UserError(
+                f"--claim needs --claim-group: the results hold {len(groups)} groups ({', '.join(repr(g.label) for g in groups[:4])}{', ...' if len(groups) > 4 else ''})"
+            )
         for claim in parsed:
             claim.measured = summaries[(chosen.key, claim.metric)]
 
     failures = [
         Failure(label=g.label, seed=r["seed"], run_id=str(r["run_id"]), error=_first_line(r.get("error")))
-        for g in all_groups for r in g.failed
+        for g in all_groups
+        for r in g.failed
     ]
     return Report(
         folder=loaded.folder,

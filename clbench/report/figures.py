@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 from clbench.interrupts import reraise_interrupt
 from clbench.report.content import Report
@@ -34,7 +36,7 @@ class Figure:
     png: bytes
 
 
-def _new(width: float, height: float, layout: str | None = None) -> Any:
+def _new(width: float, height: float, layout: Any = None) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
@@ -65,12 +67,12 @@ def _matrix_figures(report: Report) -> list[Figure]:
             items.append((i, g, mean, n))
     out = []
     for start in range(0, len(items), MATRICES_PER_IMAGE):
-        chunk = items[start:start + MATRICES_PER_IMAGE]
+        chunk = items[start : start + MATRICES_PER_IMAGE]
         ncols = min(3, len(chunk))
         nrows = math.ceil(len(chunk) / ncols)
         fig = _new(4.2 * ncols, 3.8 * nrows)
         image = None
-        for k, (i, g, mean, n) in enumerate(chunk):
+        for k, (_i, g, mean, n) in enumerate(chunk):
             ax = fig.add_subplot(nrows, ncols, k + 1)
             size = len(mean)
             image = ax.imshow(mean, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
@@ -84,18 +86,27 @@ def _matrix_figures(report: Report) -> list[Figure]:
             if size <= 8:
                 for r in range(size):
                     for c in range(size):
-                        ax.text(c, r, f"{mean[r][c]:.2f}", ha="center", va="center", fontsize=6,
-                                color="white" if mean[r][c] < 0.6 else "black")
+                        ax.text(
+                            c,
+                            r,
+                            f"{mean[r][c]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="white" if mean[r][c] < 0.6 else "black",
+                        )
         if image is not None:
             fig.colorbar(image, ax=fig.axes, shrink=0.8, label="test accuracy R[i][j]")
         suffix = "" if len(items) <= MATRICES_PER_IMAGE else f"_{start // MATRICES_PER_IMAGE + 1}"
-        out.append(Figure(
-            name=f"accuracy_matrices{suffix}.png",
-            title="Accuracy matrices",
-            caption="Mean over seeds of R[i][j], the test accuracy on task j (column) after training "
-                    "through task i (row); the lower triangle is memory, the upper is transfer.",
-            png=_png(fig),
-        ))
+        out.append(
+            Figure(
+                name=f"accuracy_matrices{suffix}.png",
+                title="Accuracy matrices",
+                caption="Mean over seeds of R[i][j], the test accuracy on task j (column) after training "
+                "through task i (row); the lower triangle is memory, the upper is transfer.",
+                png=_png(fig),
+            )
+        )
     return out
 
 
@@ -130,13 +141,19 @@ def _stream_figure(report: Report) -> Figure | None:
 
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(*left.get_legend_handles_labels(), loc="upper center", ncol=min(2, len(curves)), fontsize=8,
-               bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.legend(
+        *left.get_legend_handles_labels(),
+        loc="upper center",
+        ncol=min(2, len(curves)),
+        fontsize=8,
+        bbox_to_anchor=(0.5, 0.0),
+        frameon=False,
+    )
     return Figure(
         name="accuracy_along_stream.png",
         title="Accuracy along the stream",
         caption="Left: R[i][0], the first task's accuracy after each task. Right: mean_{j<=i} R[i][j], "
-                "the average over the tasks seen so far. Means over seeds.",
+        "the average over the tasks seen so far. Means over seeds.",
         png=_png(fig),
     )
 
@@ -175,7 +192,11 @@ def _bars_figure(report: Report) -> Figure | None:
 
 def _heatmap(value: Any) -> list[list[float]] | None:
     """``value`` as a rectangular slots x steps matrix of finite numbers, or None."""
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
         value = [[v] for v in value]  # one value per slot
     if not isinstance(value, list) or not value or not all(isinstance(r, list) and r for r in value):
         return None
@@ -253,7 +274,7 @@ def _memory_figure(index: int, g: Group, notes: list[str]) -> Figure | None:
         name=f"memory_{index}.png",
         title=f"Memory weightings: {g.label}",
         caption=f"Read and write weightings per task (slots x steps, averaged over heads and samples) as "
-                f"recorded in extras.memory_traces; seed {rec['seed']}{when}.",
+        f"recorded in extras.memory_traces; seed {rec['seed']}{when}.",
         png=_png(fig),
     )
 
@@ -273,11 +294,11 @@ def make_figures(report: Report) -> list[Figure]:
         ("metric bars", lambda: _bars_figure(report)),
     ]
     for index, g in enumerate(report.groups):
-        makers.append((f"memory traces of {g.label!r}", lambda i=index, g=g: _memory_figure(i, g, report.notes)))
+        makers.append((f"memory traces of {g.label!r}", partial(_memory_figure, index, g, report.notes)))
     for what, make in makers:
         try:
             made = make()
-        except Exception as exc:  # a figure must not cost the tables
+        except Exception as exc:  # noqa: BLE001 - a figure must not cost the tables
             reraise_interrupt(exc)  # an interrupt that surfaced wrapped in another error
             report.notes.append(f"figure {what} left out: {type(exc).__name__}: {exc}")
             continue

@@ -11,8 +11,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from clbench.config import COMPONENT_SECTIONS, SET_SECTIONS
 from clbench.errors import UserError
@@ -115,8 +116,11 @@ def _varying_options(groups: list[Group]) -> dict[str, list[str]]:
 
 def make_labels(groups: list[Group]) -> None:
     """Give every group a readable, unique ``label`` (see the module docstring)."""
-    vary = {k for k in {k for g in groups for k in g.flat if "." not in k}
-            if len({format_value(g.flat.get(k)) for g in groups}) > 1}
+    vary = {
+        k
+        for k in {k for g in groups for k in g.flat if "." not in k}
+        if len({format_value(g.flat.get(k)) for g in groups}) > 1
+    }
     options = _varying_options(groups)
     for g in groups:
         label = SEP.join(_components(g.flat, vary))
@@ -134,8 +138,13 @@ def make_labels(groups: list[Group]) -> None:
 def _sort_key(g: Group) -> tuple:
     f = g.flat
     names = tuple(str(f.get(s) or "") for s in ("benchmark", "model", "meta", "replay"))
-    return (names[0], bool(f.get("strategy")), str(f.get("strategy") or ""), *names[1:],
-            json.dumps(f, sort_keys=True, default=str))
+    return (
+        names[0],
+        bool(f.get("strategy")),
+        str(f.get("strategy") or ""),
+        *names[1:],
+        json.dumps(f, sort_keys=True, default=str),
+    )
 
 
 def group_records(records: Iterable[dict[str, Any]]) -> tuple[list[Group], list[str]]:
@@ -150,7 +159,9 @@ def group_records(records: Iterable[dict[str, Any]]) -> tuple[list[Group], list[
         key = config_key(rec["config"])
         g = groups.get(key)
         if g is None:
-            g = groups[key] = Group(key=key, config=config_without_seed(rec["config"]), flat=flatten_config(rec["config"]))
+            g = groups[key] = Group(
+                key=key, config=config_without_seed(rec["config"]), flat=flatten_config(rec["config"])
+            )
         if rec["status"] != "ok":
             g.failed.append(rec)
             continue

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from clbench.report.content import Report
 from clbench.report.figures import Figure
-from clbench.text import printable
 from clbench.report.stats import ALPHA
 from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.text import printable
 
 TITLE = "clbench report"
 #: Leading characters that make a spreadsheet read a CSV cell as a formula.
@@ -60,13 +60,23 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
         lines += ["## Figures", ""]
         for f in figures:
             target = quote(f"{figure_dir}/{f.name}")
-            lines += [f"### {md_escape(f.title)}", "", md_escape(f.caption), "",
-                      f"![{md_escape(f.title)}]({target})", ""]
+            lines += [
+                f"### {md_escape(f.title)}",
+                "",
+                md_escape(f.caption),
+                "",
+                f"![{md_escape(f.title)}]({target})",
+                "",
+            ]
     for t in tail:
         lines += md_table(t)
     shared = shared_settings(report)
     if shared:
-        lines += ["## Settings shared by every group", "", "```"] + [printable(s).replace("`", "'") for s in shared] + ["```", ""]
+        lines += (
+            ["## Settings shared by every group", "", "```"]
+            + [printable(s).replace("`", "'") for s in shared]
+            + ["```", ""]
+        )
     extra = notes(report)
     if extra:
         lines += ["## Notes", ""] + [f"- {md_escape(n)}" for n in extra] + [""]
@@ -74,8 +84,25 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
 
 
 CSV_COLUMNS = [
-    "group", "label", "config", "baseline", "metric", "main", "n", "seeds", "mean", "sd", "ci_low", "ci_high",
-    "ci_half_width", "test", "p_value", "significant", "claimed", "claim_inside", "difference",
+    "group",
+    "label",
+    "config",
+    "baseline",
+    "metric",
+    "main",
+    "n",
+    "seeds",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "ci_half_width",
+    "test",
+    "p_value",
+    "significant",
+    "claimed",
+    "claim_inside",
+    "difference",
     "difference_half_width",
 ]
 
@@ -111,14 +138,28 @@ def render_csv(report: Report) -> str:
             s = report.summary(g, m)
             c = report.comparison(g, m)
             claim = claims.get(m) if g is report.claim_group else None
-            writer.writerow([
-                index, csv_text(g.label), csv_text(g.key), str(g is report.baseline).lower(), csv_text(m),
-                str(m in report.main_metrics).lower(), s.n, ";".join(map(str, s.seeds)),
-                _num(s.mean), _num(s.sd), _num(s.low), _num(s.high), _num(s.half_width),
-                (c.test or "") if c else "", _num(c.p) if c else "",
-                "" if c is None or c.p is None else str(c.p < ALPHA).lower(),
-                _num(claim.claimed) if claim else "",
-                "" if claim is None or claim.inside is None else str(claim.inside).lower(),
-                _num(c.difference) if c else "", _num(c.difference_half_width) if c else "",
-            ])
+            writer.writerow(
+                [
+                    index,
+                    csv_text(g.label),
+                    csv_text(g.key),
+                    str(g is report.baseline).lower(),
+                    csv_text(m),
+                    str(m in report.main_metrics).lower(),
+                    s.n,
+                    ";".join(map(str, s.seeds)),
+                    _num(s.mean),
+                    _num(s.sd),
+                    _num(s.low),
+                    _num(s.high),
+                    _num(s.half_width),
+                    (c.test or "") if c else "",
+                    _num(c.p) if c else "",
+                    "" if c is None or c.p is None else str(c.p < ALPHA).lower(),
+                    _num(claim.claimed) if claim else "",
+                    "" if claim is None or claim.inside is None else str(claim.inside).lower(),
+                    _num(c.difference) if c else "",
+                    _num(c.difference_half_width) if c else "",
+                ]
+            )
     return buf.getvalue()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from clbench.report.content import Report
 from clbench.report.figures import Figure
 from clbench.report.render import TITLE
-from clbench.text import printable
 from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.text import printable
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -65,10 +65,20 @@ def data_uri(png: bytes) -> str:
 def render_html(report: Report, figures: Sequence[Figure] = ()) -> str:
     """The whole report as one self-contained HTML page."""
     head, tail = tables(report)
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e(TITLE)}</title>", f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{e(TITLE)}</h1>",
-           *[f"<p>{e(paragraph)}</p>" for paragraph in report.about], '<dl class="overview">']
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(TITLE)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{e(TITLE)}</h1>",
+        *[f"<p>{e(paragraph)}</p>" for paragraph in report.about],
+        '<dl class="overview">',
+    ]
     out += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in overview(report)]
     out.append("</dl>")
     for t in head:
@@ -76,9 +86,13 @@ def render_html(report: Report, figures: Sequence[Figure] = ()) -> str:
     if figures:
         out.append("<h2>Figures</h2>")
         for f in figures:
-            out += [f"<h3>{e(f.title)}</h3>", "<figure>",
-                    f'<img src="{data_uri(f.png)}" alt="{e(f.title)}">',
-                    f"<figcaption>{e(f.caption)}</figcaption>", "</figure>"]
+            out += [
+                f"<h3>{e(f.title)}</h3>",
+                "<figure>",
+                f'<img src="{data_uri(f.png)}" alt="{e(f.title)}">',
+                f"<figcaption>{e(f.caption)}</figcaption>",
+                "</figure>",
+            ]
     for t in tail:
         out += html_table(t)
     shared = shared_settings(report)

@@ -9,9 +9,25 @@ from clbench.report.tables import Table, notes, overview, shared_settings, table
 from clbench.text import printable
 
 _LATEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
-    "|": r"\textbar{}", "·": r"$\cdot$", "±": r"$\pm$", "—": "---", "…": r"\ldots{}", "\n": " ", "\r": " ",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "·": r"$\cdot$",
+    "±": r"$\pm$",
+    "—": "---",
+    "…": r"\ldots{}",
+    "\n": " ",
+    "\r": " ",
 }
 
 

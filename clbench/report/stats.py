@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from clbench.metrics import CONVENTIONS
 
@@ -41,43 +42,48 @@ class Summary:
         """The seeds with a value, ascending."""
         return sorted(self.values)
 
+    def _mean(self) -> float:
+        return sum(self.values.values()) / self.n
+
+    def _sd(self) -> float:
+        m = self._mean()
+        return math.sqrt(sum((v - m) ** 2 for v in self.values.values()) / (self.n - 1))
+
     @property
     def mean(self) -> float | None:
         """Mean over seeds, None when no seed has a value."""
-        return sum(self.values.values()) / self.n if self.n else None
+        return self._mean() if self.n else None
 
     @property
     def sd(self) -> float | None:
         """Sample standard deviation (ddof=1), None when n < 2."""
-        if self.n < 2:
-            return None
-        m = self.mean
-        return math.sqrt(sum((v - m) ** 2 for v in self.values.values()) / (self.n - 1))
+        return self._sd() if self.n >= 2 else None
 
     @property
     def half_width(self) -> float | None:
         """Half-width of the interval: t.ppf(0.975, n-1) * sd / sqrt(n); None when n < 2."""
         if self.n < 2:
             return None
-        return t_quantile(self.n - 1) * self.sd / math.sqrt(self.n)
+        return t_quantile(self.n - 1) * self._sd() / math.sqrt(self.n)
 
     @property
     def low(self) -> float | None:
         """Lower end of the 95% interval (None when n < 2)."""
         h = self.half_width
-        return None if h is None else self.mean - h
+        return None if h is None else self._mean() - h
 
     @property
     def high(self) -> float | None:
         """Upper end of the 95% interval (None when n < 2)."""
         h = self.half_width
-        return None if h is None else self.mean + h
+        return None if h is None else self._mean() + h
 
     def contains(self, value: float) -> bool | None:
         """Whether ``value`` lies inside the interval; None when there is no interval."""
-        if self.half_width is None:
+        h = self.half_width
+        if h is None:
             return None
-        return self.low <= value <= self.high
+        return self._mean() - h <= value <= self._mean() + h
 
 
 def t_quantile(df: int) -> float:
@@ -143,8 +149,8 @@ def welch_difference(a: Summary, b: Summary) -> tuple[float, float | None]:
     degrees of freedom); None when both samples are constant."""
     from scipy import stats
 
-    va, vb = a.sd**2 / a.n, b.sd**2 / b.n
-    difference = a.mean - b.mean
+    va, vb = a._sd() ** 2 / a.n, b._sd() ** 2 / b.n
+    difference = a._mean() - b._mean()
     if va + vb == 0:
         return difference, None
     df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
@@ -155,7 +161,7 @@ def metric_value(record: dict[str, Any], metric: str) -> float | None:
     """The value of ``metric`` in a record (``adapted.X`` reads ``adapted_metrics``), or None."""
     if metric.startswith(ADAPTED):
         block = record.get("adapted_metrics") or {}
-        value = block.get(metric[len(ADAPTED):])
+        value = block.get(metric[len(ADAPTED) :])
     else:
         value = (record.get("metrics") or {}).get(metric)
     if value is None or not math.isfinite(float(value)):
@@ -189,7 +195,9 @@ def metric_names(records: Iterable[dict[str, Any]]) -> list[str]:
     return _order(plain) + [ADAPTED + m for m in _order(adapted)]
 
 
-def mean_matrix(records: Iterable[dict[str, Any]], key: str = "accuracy_matrix") -> tuple[list[list[float]] | None, int]:
+def mean_matrix(
+    records: Iterable[dict[str, Any]], key: str = "accuracy_matrix"
+) -> tuple[list[list[float]] | None, int]:
     """Element-wise mean of the records' square matrices under ``key`` and how many were averaged.
 
     Matrices of a shape other than the most common one are left out. None when there are none.

@@ -74,8 +74,11 @@ def overview(report: Report) -> list[tuple[str, str]]:
     versions = [f"{k} {', '.join(v)}" for k, v in report.versions.items() if v]
     return [
         ("results folder", str(report.folder)),
-        ("records", f"{report.n_records} ({ok} ok, {report.n_failed} failed)"
-                    + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else "")),
+        (
+            "records",
+            f"{report.n_records} ({ok} ok, {report.n_failed} failed)"
+            + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""),
+        ),
         ("groups", f"{len(report.groups)} configuration(s) with results"),
         ("seeds", ", ".join(str(s) for s in report.seeds) or DASH),
         ("versions", "; ".join(versions) or "not recorded"),
@@ -97,19 +100,27 @@ def results_table(report: Report) -> Table:
         row.append(_test_cell(report, g))
         rows.append(row)
     align = ["l", "r"] + ["r"] * (2 * len(report.main_metrics)) + ["l"]
-    return Table("Results", header, rows, align, intro=f"Baseline: {report.baseline.label}.",
-                 notes=[CI_NOTE, TEST_NOTE])
+    return Table(
+        "Results", header, rows, align, intro=f"Baseline: {report.baseline.label}.", notes=[CI_NOTE, TEST_NOTE]
+    )
 
 
 def metrics_table(report: Report) -> Table:
     """Every metric per group (mean ± CI) with the seeds used."""
     header = ["group", "n", "seeds"] + list(report.metrics)
-    rows = [[g.label, str(len(g.records)), ", ".join(str(s) for s in g.seeds)]
-            + [fmt_summary(report.summary(g, m), len(g.records)) for m in report.metrics] for g in report.groups]
-    notes = ["n counts the seeds of the group; a metric that some seeds lack (null in the record, e.g. bwt with "
-             "one task) is averaged over the others, and its cell says over how many (n=k of n)."]
+    rows = [
+        [g.label, str(len(g.records)), ", ".join(str(s) for s in g.seeds)]
+        + [fmt_summary(report.summary(g, m), len(g.records)) for m in report.metrics]
+        for g in report.groups
+    ]
+    notes = [
+        "n counts the seeds of the group; a metric that some seeds lack (null in the record, e.g. bwt with "
+        "one task) is averaged over the others, and its cell says over how many (n=k of n)."
+    ]
     if any(m.startswith("adapted.") for m in report.metrics):
-        notes.append("adapted.*: the same metrics computed from the adapted accuracy matrix (after test-time adaptation).")
+        notes.append(
+            "adapted.*: the same metrics computed from the adapted accuracy matrix (after test-time adaptation)."
+        )
     return Table("All metrics", header, rows, ["l", "r", "l"] + ["r"] * len(report.metrics), notes=notes)
 
 
@@ -125,10 +136,17 @@ def claims_table(report: Report) -> Table | None:
         rows.append([c.metric, fmt(c.claimed), fmt(s.mean) if s else DASH, interval, str(s.n if s else 0), inside])
     g = report.claim_group
     intro = f"Claimed values beside what clbench measured for {g.label} (seeds {', '.join(map(str, g.seeds))})."
-    return Table("Claims", ["metric", "claimed", "measured mean", "95% interval", "n", "claim inside interval"],
-                 rows, ["l", "r", "r", "r", "r", "l"], intro=intro,
-                 notes=["A claim outside the interval disagrees with these runs at about the 5% level; "
-                        "with few seeds the interval is wide."])
+    return Table(
+        "Claims",
+        ["metric", "claimed", "measured mean", "95% interval", "n", "claim inside interval"],
+        rows,
+        ["l", "r", "r", "r", "r", "l"],
+        intro=intro,
+        notes=[
+            "A claim outside the interval disagrees with these runs at about the 5% level; "
+            "with few seeds the interval is wide."
+        ],
+    )
 
 
 def fmt_difference(c: Comparison | None) -> str:
@@ -155,16 +173,25 @@ def differences_table(report: Report) -> Table | None:
             c = report.comparison(g, m)
             row += [fmt_difference(c), fmt_p(c)]
         rows.append(row)
-    return Table("Differences from the baseline", header, rows, ["l"] + ["r"] * (2 * len(report.main_metrics)),
-                 intro=f"Group minus {report.baseline.label}: the mean of the per-seed differences over shared "
-                       "seeds (paired), else the difference of the means (Welch), with its 95% interval.",
-                 notes=[TEST_NOTE])
+    return Table(
+        "Differences from the baseline",
+        header,
+        rows,
+        ["l"] + ["r"] * (2 * len(report.main_metrics)),
+        intro=f"Group minus {report.baseline.label}: the mean of the per-seed differences over shared "
+        "seeds (paired), else the difference of the means (Welch), with its 95% interval.",
+        notes=[TEST_NOTE],
+    )
 
 
 def _seconds(record: dict, key: str) -> float | None:
     """The total of ``timings[key]`` (a number or a list of per-task numbers) in a record."""
     value = (record.get("timings") or {}).get(key) if isinstance(record.get("timings"), dict) else None
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
         return float(sum(value))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -181,10 +208,14 @@ def times_table(report: Report) -> Table:
             values = {i: v / 60 for i, r in enumerate(ok) if (v := _seconds(r, key)) is not None}
             cells.append(fmt_summary(Summary(values), len(ok)) if values else DASH)
         rows.append([g.label, str(len(ok)), *cells])
-    return Table("Time per run", ["group", "n", "training (min)", "evaluation (min)", "total (min)"], rows,
-                 ["l", "r", "r", "r", "r"],
-                 intro="Wall-clock minutes per run as the records time them (mean ± 95% interval over runs); "
-                       "runs that shared a busy machine take longer, so compare rows measured alike.")
+    return Table(
+        "Time per run",
+        ["group", "n", "training (min)", "evaluation (min)", "total (min)"],
+        rows,
+        ["l", "r", "r", "r", "r"],
+        intro="Wall-clock minutes per run as the records time them (mean ± 95% interval over runs); "
+        "runs that shared a busy machine take longer, so compare rows measured alike.",
+    )
 
 
 def failures_table(report: Report) -> Table | None:
@@ -192,8 +223,13 @@ def failures_table(report: Report) -> Table | None:
     if not report.failures:
         return None
     rows = [[f.label, str(f.seed), f.run_id, f.error] for f in report.failures]
-    return Table("Failed runs", ["group", "seed", "run", "error"], rows, ["l", "r", "l", "l"],
-                 intro=f"{len(rows)} run(s) failed; they are excluded from every statistic.")
+    return Table(
+        "Failed runs",
+        ["group", "seed", "run", "error"],
+        rows,
+        ["l", "r", "l", "l"],
+        intro=f"{len(rows)} run(s) failed; they are excluded from every statistic.",
+    )
 
 
 def skipped_table(report: Report) -> Table | None:
@@ -206,9 +242,14 @@ def skipped_table(report: Report) -> Table | None:
 def conventions_table(report: Report) -> Table:
     """Each metric's definition as the records state it."""
     rows = [[m, text] for m, text in report.conventions.items()]
-    return Table("Metric conventions", ["metric", "definition"], rows, ["l", "l"],
-                 intro="R[i][j] is the test accuracy on task j after training through task i (T tasks); "
-                       "b_j is task j's accuracy before any training. As stated in the records:")
+    return Table(
+        "Metric conventions",
+        ["metric", "definition"],
+        rows,
+        ["l", "l"],
+        intro="R[i][j] is the test accuracy on task j after training through task i (T tasks); "
+        "b_j is task j's accuracy before any training. As stated in the records:",
+    )
 
 
 def groups_table(report: Report) -> Table:
@@ -216,25 +257,37 @@ def groups_table(report: Report) -> Table:
     rows = []
     for g in report.groups:
         failed = ", ".join(str(r["seed"]) for r in g.failed) or DASH
-        rows.append([g.label, g.key, ", ".join(map(str, g.seeds)), failed,
-                     ", ".join(str(r["run_id"])[:8] for r in g.records)])
-    return Table("Groups", ["group", "config", "seeds", "failed seeds", "runs"], rows, ["l", "l", "l", "l", "l"],
-                 intro="config: the first 12 hex digits of the SHA-256 of the canonical config without its seed.")
+        rows.append(
+            [g.label, g.key, ", ".join(map(str, g.seeds)), failed, ", ".join(str(r["run_id"])[:8] for r in g.records)]
+        )
+    return Table(
+        "Groups",
+        ["group", "config", "seeds", "failed seeds", "runs"],
+        rows,
+        ["l", "l", "l", "l", "l"],
+        intro="config: the first 12 hex digits of the SHA-256 of the canonical config without its seed.",
+    )
 
 
 def shared_settings(report: Report) -> list[str]:
     """``section.option=value`` for every setting that all groups share."""
     groups = report.groups
     keys = sorted(set.intersection(*(set(g.flat) for g in groups))) if groups else []
-    return [f"{k}={format_value(groups[0].flat[k])}" for k in keys
-            if len({format_value(g.flat[k]) for g in groups}) == 1]
+    return [
+        f"{k}={format_value(groups[0].flat[k])}" for k in keys if len({format_value(g.flat[k]) for g in groups}) == 1
+    ]
 
 
 def tables(report: Report) -> tuple[list[Table], list[Table]]:
     """The report's tables in order, split where the figures go; optional ones left out when empty."""
     head = [results_table(report), differences_table(report), claims_table(report), metrics_table(report)]
-    tail = [times_table(report), failures_table(report), skipped_table(report), conventions_table(report),
-            groups_table(report)]
+    tail = [
+        times_table(report),
+        failures_table(report),
+        skipped_table(report),
+        conventions_table(report),
+        groups_table(report),
+    ]
     return [t for t in head if t is not None], [t for t in tail if t is not None]
 
 

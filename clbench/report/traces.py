@@ -65,8 +65,13 @@ def draw(traces: dict[str, Any], tasks: list[str], out: Path, title: str) -> Pat
 
 @click.command("traces")
 @click.argument("run_id")
-@click.option("--results", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Results folder to look in.")
+@click.option(
+    "--results",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Results folder to look in.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="PNG to write. Default: RESULTS/traces_RUN_ID.png.")
 @click.option("--tasks", metavar="I,J,...", help="Tasks to draw (default: up to 6, spread over the stream).")
 def traces_command(run_id: str, results: str, out: str | None, tasks: str | None) -> None:
@@ -80,8 +85,9 @@ def traces_command(run_id: str, results: str, out: str | None, tasks: str | None
     extras = record.get("extras")
     traces = extras.get("memory_traces") if isinstance(extras, dict) else None
     if traces is None:
-        raise UserError(f"run {record['run_id']} has no memory traces; "
-                        "run a memory model with --set model.trace_samples=4")
+        raise UserError(
+            f"run {record['run_id']} has no memory traces; run a memory model with --set model.trace_samples=4"
+        )
     from clbench.report.figures import trace_tasks
 
     problem = trace_tasks(traces)[1]
@@ -96,7 +102,8 @@ def traces_command(run_id: str, results: str, out: str | None, tasks: str | None
         if problem:
             raise UserError(f"the memory traces in {printable(path)!r} are malformed: {printable(problem)}")
     model = printable((record["config"].get("model") or {}).get("name", "?"))
-    title = f"memory traces of run {record['run_id']} ({model}), after task {printable(traces.get('after_task'))}, " \
-            f"mean over {printable(traces.get('samples'))} test samples"
+    title = (
+        f"memory traces of run {record['run_id']} ({model}), after task {printable(traces.get('after_task'))}, "
+        f"mean over {printable(traces.get('samples'))} test samples"
+    )
     click.echo(printable(draw(traces, keys, target, title)))
-

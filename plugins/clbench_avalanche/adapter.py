@@ -16,7 +16,8 @@ import inspect
 import io
 import random
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -207,13 +208,13 @@ class Kit:
         if unsupported:
             raise UserError(f"avalanche.{self.strategy_name} does not support {', '.join(unsupported)}")
         self.settings = TrainSettings(self.train, optimizer)
-        common: dict[str, Any] = dict(
-            train_mb_size=self.train.batch_size,
-            train_epochs=self.epochs,
-            eval_mb_size=self.train.eval_batch_size or 1024,
-            device="cpu",
-            evaluator=self.evaluator,
-        )
+        common: dict[str, Any] = {
+            "train_mb_size": self.train.batch_size,
+            "train_epochs": self.epochs,
+            "eval_mb_size": self.train.eval_batch_size or 1024,
+            "device": "cpu",
+            "evaluator": self.evaluator,
+        }
         if optimizer is not None:
             common["optimizer"] = optimizer
         if model is not None or "model" in params:

@@ -15,7 +15,8 @@ after the last one, with ``R[i][j]`` = accuracy on experience j after training o
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 CROSSCHECK_KEY = "avalanche_crosscheck"
 STREAM = "eval_phase/test_stream"

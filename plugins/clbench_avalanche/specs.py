@@ -13,8 +13,9 @@ equal memory; GEM and A-GEM keep CLB's per-experience memories (their paper prot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
@@ -298,7 +299,11 @@ def _build_cwr(options: AvalancheOptions, kit: Any) -> Any:
 def _build_slda(options: SLDAOptions, kit: Any) -> Any:
     split = kit.split_model()
     return kit.make(
-        "StreamingLDA", model=None, slda_model=split.body, input_size=split.features, num_classes=kit.n_classes,
+        "StreamingLDA",
+        model=None,
+        slda_model=split.body,
+        input_size=split.features,
+        num_classes=kit.n_classes,
         **_kwargs(options),
     )
 
@@ -321,8 +326,9 @@ def _build_feature_replay(options: MemoryBatchOptions, kit: Any) -> Any:
     # Avalanche's default criterion is one MaskedCrossEntropy() instance shared by every FeatureReplay
     # (a default argument) that remembers the classes it saw: each run needs its own, fresh one.
     criterion = MaskedCrossEntropy()
-    return kit.make("FeatureReplay", model=kit.split_model(), criterion=criterion, last_layer_name="head",
-                    **_kwargs(options))
+    return kit.make(
+        "FeatureReplay", model=kit.split_model(), criterion=criterion, last_layer_name="head", **_kwargs(options)
+    )
 
 
 _S = StrategySpec
@@ -341,24 +347,53 @@ SPECS: tuple[StrategySpec, ...] = (
     _S("gem", "Gradient Episodic Memory (Lopez-Paz & Ranzato 2017), QP by quadprog", GEMOptions, generic("GEM")),
     _S("agem", "Averaged GEM (Chaudhry et al. 2019)", AGEMOptions, generic("AGEM")),
     _S("replay", "experience replay, experience-balanced memory", MemoryOptions, generic("Replay")),
-    _S("gdumb", "GDumb (Prabhu et al. 2020): retrains from scratch on a class-balanced memory", MemoryOptions,
-       generic("GDumb")),
+    _S(
+        "gdumb",
+        "GDumb (Prabhu et al. 2020): retrains from scratch on a class-balanced memory",
+        MemoryOptions,
+        generic("GDumb"),
+    ),
     _S("gss_greedy", "Gradient-based Sample Selection, greedy (Aljundi et al. 2019)", GSSOptions, _build_gss),
     _S("mir", "Maximally Interfered Retrieval (Aljundi et al. 2019)", MIROptions, generic("MIR")),
     _S("der", "Dark Experience Replay / DER++ (Buzzega et al. 2020)", DEROptions, generic("DER")),
     _S("er_ace", "ER with asymmetric cross-entropy (Caccia et al. 2022)", MemoryBatchOptions, generic("ER_ACE")),
     _S("er_aml", f"ER with asymmetric metric learning (Caccia et al. 2022); {_LAST}", ERAMLOptions, _build_er_aml),
-    _S("bic", "Bias Correction (Wu et al. 2019): replay, distillation, bias layer", BiCOptions, _build_bic,
-       output="bic"),
+    _S(
+        "bic",
+        "Bias Correction (Wu et al. 2019): replay, distillation, bias layer",
+        BiCOptions,
+        _build_bic,
+        output="bic",
+    ),
     _S("mer", "Meta-Experience Replay (Riemer et al. 2019)", MEROptions, generic("MER")),
     _S("lfl", f"Less-Forgetful Learning (Jung et al. 2016); {_LAST}", LFLOptions, _build_lfl),
-    _S("cope", "Continual Prototype Evolution (De Lange & Tuytelaars 2021); online: one batch per experience",
-       CoPEOptions, _build_cope, mode="online", output="cope"),
+    _S(
+        "cope",
+        "Continual Prototype Evolution (De Lange & Tuytelaars 2021); online: one batch per experience",
+        CoPEOptions,
+        _build_cope,
+        mode="online",
+        output="cope",
+    ),
     _S("cwr_star", "CWR* (Lomonaco et al. 2020) on the model's last Linear", AvalancheOptions, _build_cwr),
-    _S("slda", f"Deep Streaming LDA (Hayes & Kanan 2020) on the frozen, untrained model; {_LAST}", SLDAOptions,
-       _build_slda, output="slda"),
-    _S("scr", f"Supervised Contrastive Replay (Mai et al. 2021), no augmentations, nearest-mean classifier; {_LAST}",
-       SCROptions, _build_scr, output="ncm"),
-    _S("feature_replay", f"feature replay, PR-ACE protocol (Magistri et al. 2024); {_LAST}", MemoryBatchOptions,
-       _build_feature_replay),
+    _S(
+        "slda",
+        f"Deep Streaming LDA (Hayes & Kanan 2020) on the frozen, untrained model; {_LAST}",
+        SLDAOptions,
+        _build_slda,
+        output="slda",
+    ),
+    _S(
+        "scr",
+        f"Supervised Contrastive Replay (Mai et al. 2021), no augmentations, nearest-mean classifier; {_LAST}",
+        SCROptions,
+        _build_scr,
+        output="ncm",
+    ),
+    _S(
+        "feature_replay",
+        f"feature replay, PR-ACE protocol (Magistri et al. 2024); {_LAST}",
+        MemoryBatchOptions,
+        _build_feature_replay,
+    ),
 )

@@ -124,7 +124,7 @@ class LinkStep(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(prev_link, precedence, write_weights, prev_read_weights, workspace):  # noqa: D102 - see class
+    def forward(prev_link, precedence, write_weights, prev_read_weights, workspace):
         w_i = write_weights.unsqueeze(3)  # [B, K, N, 1]
         w_j = write_weights.unsqueeze(2)  # [B, K, 1, N]
         if prev_link is None:
@@ -139,17 +139,17 @@ class LinkStep(torch.autograd.Function):
         return link, forward, backward
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102 - saves the inputs and the new link
+    def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs[:4], output[0])
         ctx.workspace = inputs[4]
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def vmap(info, in_dims, *args):  # noqa: D102 - see fold_vmap
+    def vmap(info, in_dims, *args):
         return fold_vmap(LinkStep.apply, info, in_dims, args)
 
     @staticmethod
-    def backward(ctx, g_link, g_forward, g_backward):  # noqa: D102 - see class
+    def backward(ctx, g_link, g_forward, g_backward):
         prev_link, precedence, write_weights, prev_read_weights, link = ctx.saved_tensors
         need = ctx.needs_input_grad
         graph = torch.is_grad_enabled()  # create_graph=True: stay out of place, differentiable again

@@ -58,7 +58,7 @@ class MemoryRead(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(memory, memory_norms, keys, strengths, modes, directional, read):  # noqa: D102 - see class
+    def forward(memory, memory_norms, keys, strengths, modes, directional, read):
         key_norms, den, sim, content, stacked, weights = _lookup(
             memory, memory_norms, keys, strengths, modes, directional
         )
@@ -68,17 +68,17 @@ class MemoryRead(torch.autograd.Function):
         return weights, reads, key_norms, den, sim, content, stacked  # intermediates: for the backward
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102 - saves the inputs, the weights and the intermediates
+    def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs[:6], output[0], *output[2:])
         ctx.mark_non_differentiable(*(t for t in output[2:] if t is not None))
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def vmap(info, in_dims, *args):  # noqa: D102 - see clbench_memory.fused.fold_vmap
+    def vmap(info, in_dims, *args):
         return fold_vmap(MemoryRead.apply, info, in_dims, args)
 
     @staticmethod
-    def backward(ctx, g_weights, g_reads, *_):  # noqa: D102 - see class
+    def backward(ctx, g_weights, g_reads, *_):
         memory, memory_norms, keys, strengths, modes, directional, weights, *saved = ctx.saved_tensors
         if g_weights is None and g_reads is None:
             return None, None, None, None, None, None, None

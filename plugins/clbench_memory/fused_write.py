@@ -75,20 +75,20 @@ class MemoryWrite(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(memory, write_weight, erase, values):  # noqa: D102 - see class
+    def forward(memory, write_weight, erase, values):
         return _erase_add(memory, write_weight, erase, values)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102 - saves the inputs and the new memory
+    def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs, output[0])
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def vmap(info, in_dims, *args):  # noqa: D102 - see clbench_memory.fused.fold_vmap
+    def vmap(info, in_dims, *args):
         return fold_vmap(MemoryWrite.apply, info, in_dims, args)
 
     @staticmethod
-    def backward(ctx, g_new, g_squared):  # noqa: D102 - see class
+    def backward(ctx, g_new, g_squared):
         if g_new is None and g_squared is None:
             return None, None, None, None
         memory, w, erase, values, new = ctx.saved_tensors
@@ -108,24 +108,24 @@ class WriteStep(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(memory, memory_norms, key, strength, allocation, allocation_gate, write_gate, erase, values):  # noqa: D102
+    def forward(memory, memory_norms, key, strength, allocation, allocation_gate, write_gate, erase, values):
         key_norms, den, sim, content, _, _ = _lookup(memory, memory_norms, key, strength)
         w = write_gate.unsqueeze(2) * torch.lerp(content, allocation, allocation_gate.unsqueeze(2))  # [B, 1, N]
         new, squared = _erase_add(memory, w, erase, values)
         return new, squared, w, key_norms, den, sim, content
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D102 - saves inputs, new memory, weights, intermediates
+    def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs, *output[:3], *output[3:])
         ctx.mark_non_differentiable(*output[3:])
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    def vmap(info, in_dims, *args):  # noqa: D102 - see clbench_memory.fused.fold_vmap
+    def vmap(info, in_dims, *args):
         return fold_vmap(WriteStep.apply, info, in_dims, args)
 
     @staticmethod
-    def backward(ctx, g_new, g_squared, g_w, *_):  # noqa: D102 - see class
+    def backward(ctx, g_new, g_squared, g_w, *_):
         memory, norms, key, strength, allocation, ga, gw, erase, values, new, _, w, *saved = ctx.saved_tensors
         graph = torch.is_grad_enabled()
         need_memory = ctx.needs_input_grad[0]

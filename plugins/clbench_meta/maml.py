@@ -144,18 +144,23 @@ class MAML(MetaBase):
                 total, support, query = self._meta_loss(expand_params(theta, m), xs, ys, ws, s, batched=True)
                 (total / m).backward()
                 return float(total.detach()) / m, support, query
-            except Exception as exc:  # noqa: BLE001 - a model vmap cannot run: fall back, once, loudly
+            except Exception as exc:
                 if self.vectorize == "on":
                     raise
                 self._use_vmap = False
                 self.optimizer.zero_grad(set_to_none=True)
                 reason = (str(exc).splitlines() or [""])[0][:200]
-                warnings.warn(f"{self.name}: vmap over tasks failed ({type(exc).__name__}: {reason}); looping over tasks",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.name}: vmap over tasks failed ({type(exc).__name__}: {reason}); looping over tasks",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         if self.first_order:
             return self._first_order_inplace(xs, ys, ws, s)
         parts = [
-            self._meta_loss(theta, xs[t : t + 1], ys[t : t + 1], None if ws is None else ws[t : t + 1], s, batched=False)
+            self._meta_loss(
+                theta, xs[t : t + 1], ys[t : t + 1], None if ws is None else ws[t : t + 1], s, batched=False
+            )
             for t in range(m)
         ]
         total = parts[0][0] if m == 1 else torch.stack([p[0] for p in parts]).sum()

@@ -16,8 +16,11 @@ class EvalAdaptOptions(Options):
     """Test-time adaptation, shared by every meta-learner here."""
 
     eval_adapt_steps: int = Field(
-        0, ge=0, le=100, description="inner steps on a task's training samples before evaluating it (0 = evaluate as is); "
-        "adds adapted_accuracy_matrix to the record"
+        0,
+        ge=0,
+        le=100,
+        description="inner steps on a task's training samples before evaluating it (0 = evaluate as is); "
+        "adds adapted_accuracy_matrix to the record",
     )
     eval_support_size: int = Field(32, ge=1, description="training samples of a task used to adapt to it at evaluation")
 
@@ -29,7 +32,9 @@ class _MAMLCore(Options):
     inner_steps: int = Field(1, ge=1, le=5, description="inner-loop steps on each task's support set")
     inner_lr: float = Field(0.01, gt=0, description="inner-loop learning rate")
     inner_optimizer: Literal["sgd", "adam"] = Field("sgd", description="inner-loop optimiser (adam is differentiable)")
-    support_fraction: float = Field(0.5, gt=0, lt=1, description="share of each task's batch used as support; rest = query")
+    support_fraction: float = Field(
+        0.5, gt=0, lt=1, description="share of each task's batch used as support; rest = query"
+    )
     vectorize: Literal["auto", "on", "off"] = Field(
         "auto", description="compute the tasks of a meta-batch at once with torch.func.vmap (auto: loop if vmap fails)"
     )
@@ -46,10 +51,14 @@ class _ReptileCore(Options):
         2, ge=1, le=5, description="inner steps: the current + replay batch is split into this many successive batches"
     )
     epsilon: float = Field(0.5, gt=0, le=1, description="reptile: outer step size, theta += epsilon * (theta' - theta)")
-    mode: Literal["reptile", "mer"] = Field("reptile", description="reptile, or MER's within/across-batch interpolation")
+    mode: Literal["reptile", "mer"] = Field(
+        "reptile", description="reptile, or MER's within/across-batch interpolation"
+    )
     mer_beta: float = Field(0.5, gt=0, le=1, description="mer: within-batch interpolation rate")
     mer_gamma: float = Field(1.0, gt=0, le=1, description="mer: across-batch interpolation rate")
-    mer_steps_per_batch: int = Field(2, ge=1, le=16, description="mer: optimiser steps per batch (on successive slices)")
+    mer_steps_per_batch: int = Field(
+        2, ge=1, le=16, description="mer: optimiser steps per batch (on successive slices)"
+    )
 
 
 class ReptileOptions(EvalAdaptOptions, _ReptileCore):

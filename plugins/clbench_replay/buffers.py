@@ -106,9 +106,7 @@ class PrioritizedBuffer(TensorStore):
         self.seen += n
         self.adds += 1
 
-    def _draw(
-        self, n: int, pool: torch.Tensor | None, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw(self, n: int, pool: torch.Tensor | None, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` slots drawn with replacement with probability proportional to ``p^alpha``, and
         their importance weights [n] (float32, max-normalised over the candidates)."""
         scaled = self.scaled[: self.size] if pool is None else self.scaled[pool]  # [m]

@@ -32,7 +32,8 @@ class PrioritizedOptions(ReplayOptions):
     beta: float = Field(0.4, ge=0, le=1, description="importance-weight exponent (0 = no correction, 1 = full)")
     eps: float = Field(1e-3, gt=0, description="added to |loss| so that no priority is zero")
     storage: Literal["reservoir", "fifo"] = Field(
-        "reservoir", description="which sample a full buffer drops: reservoir (uniform over the stream) or fifo (oldest)"
+        "reservoir",
+        description="which sample a full buffer drops: reservoir (uniform over the stream) or fifo (oldest)",
     )
 
 

@@ -168,7 +168,7 @@ class TensorStore(ReplayBuffer):
         keep = torch.nonzero(j < self.capacity).flatten()
         slots = j[keep]
         if slots.numel() > 1 and torch.unique(slots).numel() < slots.numel():
-            last = {s: p for s, p in zip(slots.tolist(), keep.tolist())}  # later positions win
+            last = dict(zip(slots.tolist(), keep.tolist()))  # later positions win
             slots, keep = torch.tensor(list(last.keys())), torch.tensor(list(last.values()))
         return slots, keep
 

@@ -3,9 +3,9 @@
 import json
 import shutil
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from tests.conftest import EXAMPLE_PLUGIN, SMALL, run_cli
 
@@ -23,9 +23,9 @@ def _one_line_error(proc, *fragments):
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "models", "--json"], ["plugins"], ["run", "--help"]])
 def test_light_commands_import_neither_torch_nor_avalanche(args, tmp_path):
     code = (
-        "import sys\nfrom clbench.cli import main\nrc = main(%r)\n"
+        f"import sys\nfrom clbench.cli import main\nrc = main({args!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'avalanche', 'ray'))\n"
-        "print('HEAVY', heavy, file=sys.stderr)\nsys.exit(rc)\n" % (args,)
+        "print('HEAVY', heavy, file=sys.stderr)\nsys.exit(rc)\n"
     )
     import subprocess
 
@@ -95,7 +95,10 @@ def test_config_file_and_flags(cli, tmp_path):
         (["run", "--benchmark", "shifting"], ["unknown benchmark", "shifting-linear"]),
         (["run", "--set", "model.hidden_sizes=wide"], ["model.hidden_sizes", "allowed: list[int]"]),
         (["run", "--set", "train.epochs=-1"], ["train.epochs", "greater than or equal to 1"]),
-        (["run", "--set", "model.depth=3"], ["unknown option model.depth", "allowed: hidden_sizes, activation, dropout"]),
+        (
+            ["run", "--set", "model.depth=3"],
+            ["unknown option model.depth", "allowed: hidden_sizes, activation, dropout"],
+        ),
         (["run", "--set", "modelhidden=3"], ["SECTION.KEY=VALUE", "benchmark, model, meta, replay, strategy, train"]),
         (["run", "--strategy", "joint", "--replay", "fifo"], ["own training loop"]),
         (["run", "--seed", "x"], ["'x' is not a valid integer"]),
@@ -156,8 +159,18 @@ def test_example_plugin_with_plugin_flag(cli):
     assert "example.linear" not in cli("list", "models").stdout
     listed = cli("--plugin", "clbench_example", "list", "models", env=env)
     assert "example.linear" in listed.stdout
-    proc = cli("run", "--plugin", "clbench_example", "--model", "example.linear", *SMALL, "--set", "train.epochs=20",
-               "--json", env=env)
+    proc = cli(
+        "run",
+        "--plugin",
+        "clbench_example",
+        "--model",
+        "example.linear",
+        *SMALL,
+        "--set",
+        "train.epochs=20",
+        "--json",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["config"]["model"] == {"name": "example.linear", "options": {"bias": True}}

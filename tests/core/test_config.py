@@ -19,7 +19,10 @@ def test_defaults_are_filled_in(host):
     canonical = resolve(RunConfig(), host.registry).canonical()
     assert canonical["benchmark"]["name"] == "shifting-linear"
     assert canonical["benchmark"]["options"]["n_tasks"] == 20
-    assert canonical["model"] == {"name": "mlp", "options": {"hidden_sizes": [128, 128], "activation": "relu", "dropout": 0.0}}
+    assert canonical["model"] == {
+        "name": "mlp",
+        "options": {"hidden_sizes": [128, 128], "activation": "relu", "dropout": 0.0},
+    }
     assert canonical["meta"]["name"] == "none" and canonical["replay"]["name"] == "none"
     assert canonical["strategy"] is None
     assert canonical["train"]["epochs"] == 5 and canonical["train"]["batch_size"] == 32

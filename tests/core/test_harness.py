@@ -26,8 +26,22 @@ def test_record_has_the_schema(tmp_path, host):
     rec = result.record
     assert result.path == record_path(tmp_path, rec["run_id"]) and result.path.exists()
     on_disk = json.loads(result.path.read_text())
-    for key in ("schema_version", "run_id", "status", "error", "config", "seed", "versions", "accuracy_matrix",
-                "init_accuracy", "metrics", "timings", "started_at", "duration_s", "metric_conventions"):
+    for key in (
+        "schema_version",
+        "run_id",
+        "status",
+        "error",
+        "config",
+        "seed",
+        "versions",
+        "accuracy_matrix",
+        "init_accuracy",
+        "metrics",
+        "timings",
+        "started_at",
+        "duration_s",
+        "metric_conventions",
+    ):
         assert key in on_disk, key
     assert on_disk["status"] == "ok" and on_disk["error"] is None
     assert len(on_disk["accuracy_matrix"]) == 3 and all(len(r) == 3 for r in on_disk["accuracy_matrix"])
@@ -89,9 +103,16 @@ def test_lifecycle_hooks_in_order():
     host = make_plugin_host(objects=[("recorder", rec)])
     record = execute(resolve(small_config(0, "benchmark.n_tasks=2"), host.registry), host, results=None).record
     assert rec.calls == [
-        ("run_start",), ("evaluation_done", -1),
-        ("task_start", 0), ("epoch_end", 0, 0), ("task_end", 0), ("evaluation_done", 0),
-        ("task_start", 1), ("epoch_end", 1, 0), ("task_end", 1), ("evaluation_done", 1),
+        ("run_start",),
+        ("evaluation_done", -1),
+        ("task_start", 0),
+        ("epoch_end", 0, 0),
+        ("task_end", 0),
+        ("evaluation_done", 0),
+        ("task_start", 1),
+        ("epoch_end", 1, 0),
+        ("task_end", 1),
+        ("evaluation_done", 1),
         ("run_end", "ok"),
     ]
     assert record["extras"]["recorder"] == [2, 2, 2]

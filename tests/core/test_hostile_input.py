@@ -51,8 +51,18 @@ CLI_VALUES = [
     (["sweep", "--seeds", "-3"], "bad seeds"),
     (["sweep", "--grid", "train.lr=0.1,Infinity"], "finite"),
     (["sweep", "--grid", "train.epochs=1,true"], "boolean is not a number"),
-    (["sweep", "--grid", "model.hidden_sizes=[8],[8],[8]", "--grid", "train.lr=" + ",".join(["0.1"] * 200),
-      "--seeds", "0-99"], "at most"),
+    (
+        [
+            "sweep",
+            "--grid",
+            "model.hidden_sizes=[8],[8],[8]",
+            "--grid",
+            "train.lr=" + ",".join(["0.1"] * 200),
+            "--seeds",
+            "0-99",
+        ],
+        "at most",
+    ),
     (["sweep", "--results", ""], "--results"),
     (["show", "../../../etc/passwd"], "not a path"),
     (["show", "/etc/passwd"], "not a path"),
@@ -137,11 +147,17 @@ GOOD = "00000000000000bb"
 
 RECORDS = [
     ("nested", "[" * 200_000 + "]" * 200_000, "nested too deeply"),
-    ("hollow", json.dumps({"schema_version": 1, "run_id": RID, "status": "ok", "config": {}, "seed": 0}),
-     "accuracy matrix"),
+    (
+        "hollow",
+        json.dumps({"schema_version": 1, "run_id": RID, "status": "ok", "config": {}, "seed": 0}),
+        "accuracy matrix",
+    ),
     ("future-version", json.dumps(complete_record(RID, schema_version=999)), "newer"),
-    ("no-version", json.dumps({k: v for k, v in complete_record(RID).items() if k != "schema_version"}),
-     "schema_version"),
+    (
+        "no-version",
+        json.dumps({k: v for k, v in complete_record(RID).items() if k != "schema_version"}),
+        "schema_version",
+    ),
     ("bad-status", json.dumps(complete_record(RID, status="weird")), "unknown status"),
     ("path-run-id", json.dumps(complete_record("../../etc/passwd")), "bad run_id"),
     ("truncated", json.dumps(complete_record(RID))[:40], "not valid JSON"),
@@ -199,7 +215,7 @@ def test_an_unusable_record_is_never_counted_complete(tmp_path, name, content, r
 
 @pytest.mark.parametrize("name", ["nested", "hollow", "future-version", "fifo"])
 def test_a_run_replaces_its_own_unusable_record(tmp_path, name):
-    content = dict((n, c) for n, c, _ in RECORDS)[name]
+    content = {n: c for n, c, _ in RECORDS}[name]
     probe = clb("run", *SMALL, "--results", str(tmp_path / "probe"), "--json", cwd=tmp_path)
     run_id = json.loads(probe.stdout)["run_id"]
     runs = tmp_path / "results" / "runs"
@@ -219,12 +235,24 @@ def test_sweep_resume_redoes_a_hollow_or_future_record_and_skips_a_complete_one(
     ids = [line.split()[0] for line in plan.stdout.splitlines()[:3]]
     runs = tmp_path / "results" / "runs"
     runs.mkdir(parents=True)
-    (runs / f"{ids[0]}.json").write_text(json.dumps({"schema_version": 1, "run_id": ids[0], "status": "ok",
-                                                      "config": {}, "seed": 0}))
+    (runs / f"{ids[0]}.json").write_text(
+        json.dumps({"schema_version": 1, "run_id": ids[0], "status": "ok", "config": {}, "seed": 0})
+    )
     (runs / f"{ids[1]}.json").write_text(json.dumps(complete_record(ids[1], schema_version=999)))
     (runs / f"{ids[2]}.json").write_text(json.dumps(complete_record(ids[2], marker="kept")))
-    proc = clb("sweep", *SMALL, "--seeds", "0-2", "--workers", "1", "-q", "--results", str(tmp_path / "results"),
-               cwd=tmp_path, timeout=300)
+    proc = clb(
+        "sweep",
+        *SMALL,
+        "--seeds",
+        "0-2",
+        "--workers",
+        "1",
+        "-q",
+        "--results",
+        str(tmp_path / "results"),
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "1 already complete, 2 to run" in proc.stderr
     assert all(is_complete(runs / f"{i}.json") for i in ids)
@@ -286,8 +314,9 @@ def test_record_strings_are_inert_in_every_report_format(tmp_path, fmt, text):
     from clbench.report.command import generate_report
 
     results = _nasty_results(tmp_path, text)
-    path = generate_report(results, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, warn=lambda line: None,
-                           about=[text])
+    path = generate_report(
+        results, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, warn=lambda line: None, about=[text]
+    )
     body = path.read_text(encoding="utf-8")
     bad = [c for c in body if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
     assert not bad, bad
@@ -312,12 +341,15 @@ def test_traces_refuses_an_unusable_record_in_one_line(tmp_path, name, content, 
     assert_one_line_error(proc, "not a usable clbench record", reason)
 
 
-@pytest.mark.parametrize("traces, fragment", [
-    ({"tasks": {"0": {"read": "not a matrix"}}}, "malformed"),
-    ({"tasks": {"x": {"read": [[0.1]]}}}, "malformed"),
-    ({"tasks": []}, "malformed"),
-    ("corrupt", "malformed"),
-])
+@pytest.mark.parametrize(
+    "traces, fragment",
+    [
+        ({"tasks": {"0": {"read": "not a matrix"}}}, "malformed"),
+        ({"tasks": {"x": {"read": [[0.1]]}}}, "malformed"),
+        ({"tasks": []}, "malformed"),
+        ("corrupt", "malformed"),
+    ],
+)
 def test_traces_says_what_is_wrong_with_corrupt_traces(tmp_path, traces, fragment):
     runs = tmp_path / "results" / "runs"
     runs.mkdir(parents=True)
@@ -368,14 +400,31 @@ def test_a_ray_cluster_that_needs_a_token_is_one_line_naming_the_variable(tmp_pa
         port = s.getsockname()[1]
     token = "0123456789abcdef0123456789abcdef"
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    started = subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
-                             capture_output=True, text=True, env=env, timeout=120)
+    started = subprocess.run(
+        [ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     if started.returncode != 0:
         pytest.skip(f"could not start a Ray head with token authentication: {started.stderr[-300:]}")
     try:
         t0 = time.monotonic()
-        proc = clb("sweep", *SMALL, "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--results", "r",
-                   cwd=tmp_path, timeout=120, RAY_AUTH_MODE="", RAY_AUTH_TOKEN="")
+        proc = clb(
+            "sweep",
+            *SMALL,
+            "--executor",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            "--results",
+            "r",
+            cwd=tmp_path,
+            timeout=120,
+            RAY_AUTH_MODE="",
+            RAY_AUTH_TOKEN="",
+        )
         assert_one_line_error(proc, "requires authentication", "RAY_AUTH_TOKEN")
         assert time.monotonic() - t0 < 40 and not (tmp_path / "r").exists()
     finally:

@@ -18,8 +18,17 @@ import pytest
 
 from clbench.records import is_complete
 from tests.conftest import complete_record
-from tests.hostile import (CLBENCH, SMALL, assert_one_line_error, clb, env_with, leftovers, marked_processes, new_mark,
-                           wait_until)
+from tests.hostile import (
+    CLBENCH,
+    SMALL,
+    assert_one_line_error,
+    clb,
+    env_with,
+    leftovers,
+    marked_processes,
+    new_mark,
+    wait_until,
+)
 
 LONG_RUN = ["--set", "benchmark.n_tasks=20", "--set", "train.epochs=50", "--set", "benchmark.train_size=2000"]
 
@@ -28,11 +37,15 @@ def _started_plugin(folder: Path) -> tuple[str, Path]:
     """A plugin that writes ``STARTED`` in the working folder when the first task starts training."""
     from tests.hostile import write_plugin
 
-    module = write_plugin(folder / "plug", "say_started", """
+    module = write_plugin(
+        folder / "plug",
+        "say_started",
+        """
         @hookimpl
         def clbench_task_start(context, task_index):
             open("STARTED", "a").close()
-        """)
+        """,
+    )
     return module, folder / "plug"
 
 
@@ -49,14 +62,22 @@ class Started(subprocess.Popen):
 def _start(args, cwd, mark, pythonpath=None):
     out, err = Path(cwd) / ".." / f"{mark}.out", Path(cwd) / ".." / f"{mark}.err"
     with open(out, "w") as fo, open(err, "w") as fe:
-        proc = Started([CLBENCH, *args], cwd=cwd, env=env_with(pythonpath, mark=mark), text=True,
-                       stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        proc = Started(
+            [CLBENCH, *args],
+            cwd=cwd,
+            env=env_with(pythonpath, mark=mark),
+            text=True,
+            stdout=fo,
+            stderr=fe,
+            stdin=subprocess.DEVNULL,
+        )
     proc.out_path, proc.err_path = out, err
     return proc
 
 
 def _workers(mark, driver_pid):
     """The pool's workers: marked processes forked by the fork server (the driver's child)."""
+
     def ppid(pid):
         try:
             return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -99,8 +120,9 @@ def test_run_killed_leaves_no_temporary_files(tmp_path):
 
 
 def _start_sweep(tmp_path, mark, seeds="0-3", workers="2", extra=()):
-    proc = _start(["sweep", *LONG_RUN, "--seeds", seeds, "--workers", workers, "--results", "r", "-q", *extra],
-                  tmp_path, mark)
+    proc = _start(
+        ["sweep", *LONG_RUN, "--seeds", seeds, "--workers", workers, "--results", "r", "-q", *extra], tmp_path, mark
+    )
     busy = wait_until(lambda: len(_workers(mark, proc.pid)) >= int(workers) or proc.poll() is not None, 90)
     assert busy and proc.poll() is None, proc.err_path.read_text()
     time.sleep(2.0)  # the workers are running their jobs
@@ -136,8 +158,11 @@ def test_sweep_workers_exit_when_the_driver_is_killed(tmp_path):
 @pytest.mark.slow
 def test_a_killed_worker_is_retried_and_the_sweep_completes(tmp_path):
     mark = new_mark()
-    proc = _start(["sweep", *SMALL, "--set", "train.epochs=30", "--seeds", "0-1", "--workers", "1", "--results", "r",
-                   "-q"], tmp_path, mark)
+    proc = _start(
+        ["sweep", *SMALL, "--set", "train.epochs=30", "--seeds", "0-1", "--workers", "1", "--results", "r", "-q"],
+        tmp_path,
+        mark,
+    )
     assert wait_until(lambda: _workers(mark, proc.pid) or proc.poll() is not None, 90)
     time.sleep(1.5)
     for pid in _workers(mark, proc.pid):

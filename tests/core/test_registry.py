@@ -45,8 +45,13 @@ def test_unknown_name_mentions_broken_plugins():
 def test_requirements_are_checked_without_importing():
     reg = Registry()
     comp = reg.add(
-        "strategies", "p", "needs-missing", _factory, description="d",
-        requires=("surely_not_an_installed_module_xyz",), install_hint="pip install xyz",
+        "strategies",
+        "p",
+        "needs-missing",
+        _factory,
+        description="d",
+        requires=("surely_not_an_installed_module_xyz",),
+        install_hint="pip install xyz",
     )
     assert not comp.available
     assert "pip install xyz" in comp.unavailable_reason()

@@ -17,7 +17,9 @@ from cmarkgfm.cmark import Options
 from clbench.report.command import generate_report
 from tests.core.test_report_support import standard_results
 
-CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+CHROMIUM = next(
+    (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None
+)
 
 #: Appended to a copy of the page: after load, write what the browser made of each image and table.
 PROBE = """<script>
@@ -60,7 +62,9 @@ def test_markdown_report_renders_with_githubs_renderer(tmp_path):
 def test_markdown_report_rendered_like_github_shows_its_figures_in_chromium(tmp_path):
     standard_results(tmp_path)
     page = generate_report(tmp_path, warn=lambda _: None)
-    html = f"<!DOCTYPE html><html><head><title>report.md</title></head><body>{github_html(page.read_text())}</body></html>"
+    html = (
+        f"<!DOCTYPE html><html><head><title>report.md</title></head><body>{github_html(page.read_text())}</body></html>"
+    )
     check_in_chromium(tmp_path, html, tmp_path / "rendered_md.html")
 
 

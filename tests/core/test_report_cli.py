@@ -52,10 +52,23 @@ def test_real_runs_end_to_end(tmp_path, host):
 def test_options_reach_the_report(tmp_path):
     standard_results(tmp_path)
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(report_command, [
-        str(tmp_path), "--out", str(out), "--baseline", "meta=maml", "--metric", "bwt",
-        "--claim", "bwt=-0.1", "--claim-group", "mlp", "--no-figures",
-    ])
+    result = CliRunner().invoke(
+        report_command,
+        [
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--baseline",
+            "meta=maml",
+            "--metric",
+            "bwt",
+            "--claim",
+            "bwt=-0.1",
+            "--claim-group",
+            "mlp",
+            "--no-figures",
+        ],
+    )
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert "<h2>Claims</h2>" in page and "Baseline: dnc · maml · prioritized." in page
@@ -68,13 +81,16 @@ def test_user_errors_reach_click_as_user_error(tmp_path):
     assert isinstance(result.exception, UserError) and "bad --format" in str(result.exception)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    ([], "no run records found"),
-    (["--format", "docx"], "bad --format 'docx'"),
-    (["--baseline", "lstm"], "unknown --baseline 'lstm'"),
-    (["--claim", "latest_task_accuracy:0.92", "--claim-group", "mlp"], "bad --claim"),
-    (["--metric", "accuracy"], "unknown metric 'accuracy'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ([], "no run records found"),
+        (["--format", "docx"], "bad --format 'docx'"),
+        (["--baseline", "lstm"], "unknown --baseline 'lstm'"),
+        (["--claim", "latest_task_accuracy:0.92", "--claim-group", "mlp"], "bad --claim"),
+        (["--metric", "accuracy"], "unknown metric 'accuracy'"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2_through_main(tmp_path, monkeypatch, capsys, args, fragment):
     if args:
         standard_results(tmp_path)
@@ -87,9 +103,11 @@ def test_user_errors_are_one_line_exit_2_through_main(tmp_path, monkeypatch, cap
 
 
 def test_importing_the_command_stays_light():
-    code = ("import sys\nimport clbench.report.command\nimport clbench.cli\n"
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'scipy', 'avalanche'})\n"
-            "print('HEAVY', heavy)\n")
+    code = (
+        "import sys\nimport clbench.report.command\nimport clbench.cli\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'scipy', 'avalanche'})\n"
+        "print('HEAVY', heavy)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
@@ -103,6 +121,8 @@ def test_report_through_the_installed_cli(tmp_path):
     assert proc.stdout.strip() == "results/report.csv" and (tmp_path / "results" / "report.csv").exists()
     proc = run_cli("report", "--baseline", "nothing-like-this", cwd=tmp_path)
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and "unknown --baseline" in lines[0] and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2 and len(lines) == 1 and "unknown --baseline" in lines[0] and "Traceback" not in proc.stderr
+    )
     proc = run_cli("report", "empty", cwd=tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr

@@ -13,7 +13,13 @@ from scipy import stats as sps
 from clbench.errors import UserError
 from clbench.report.command import generate_report
 from tests.core.test_report_support import (
-    PNG_MAGIC, config, matrix_with_final_row, record, standard_results, write, write_group,
+    PNG_MAGIC,
+    config,
+    matrix_with_final_row,
+    record,
+    standard_results,
+    write,
+    write_group,
 )
 
 EVIL = "<script>alert('x')</script>|evil_name"
@@ -50,7 +56,9 @@ def test_markdown_report_has_table_figures_and_provenance(tmp_path):
     base = rows["mlp · none · none"]
     assert base[1:4] == ["3", "0.600 ± 0.248", "baseline"]
     other = rows["dnc · maml · prioritized"]
-    expected = sps.ttest_rel([(0.7 + 0.8 + 0.9) / 3, (0.75 + 0.8 + 0.9) / 3, (0.9 + 0.9 + 0.95) / 3], [0.5, 0.6, 0.7]).pvalue
+    expected = sps.ttest_rel(
+        [(0.7 + 0.8 + 0.9) / 3, (0.75 + 0.8 + 0.9) / 3, (0.9 + 0.9 + 0.95) / 3], [0.5, 0.6, 0.7]
+    ).pvalue
     shown = other[3]
     assert shown.startswith(f"{expected:.3f}") and shown.endswith("\\*") == (expected < 0.05)
     for block in tables(md):  # every row has as many cells as the header: GitHub renders it
@@ -60,7 +68,11 @@ def test_markdown_report_has_table_figures_and_provenance(tmp_path):
     assert "**seeds**: 0, 1, 2" in md and "torch 2.x-test" in md
     assert "| avg\\_accuracy | mean\\_j R\\[T-1\\]\\[j\\] |" in md  # the conventions
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert {l.split("/")[-1] for l in links} == {"accuracy_matrices.png", "accuracy_along_stream.png", "metric_bars.png"}
+    assert {l.split("/")[-1] for l in links} == {
+        "accuracy_matrices.png",
+        "accuracy_along_stream.png",
+        "metric_bars.png",
+    }
     for link in links:
         assert link.startswith("report_figures/")
         assert (tmp_path / link).read_bytes().startswith(PNG_MAGIC)
@@ -118,19 +130,29 @@ def test_latex_escapes_special_characters(tmp_path):
     assert path.suffix == ".tex"
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"avg\_accuracy" in tex
-    assert (r"my\_model\&co 100\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}" in tex)
+    assert r"my\_model\&co 100\% \#1 \{x\} \textasciitilde{}\textasciicircum{}\textbackslash{}" in tex
     body = [l for l in tex.splitlines() if not l.startswith("%")]
     assert not any(re.search(r"(?<!\\)[_%#]", l) for l in body if "\\caption" not in l)
     assert r"0.600 $\pm$ 0.248" in tex
 
 
 def test_memory_traces_are_drawn_and_bad_ones_noted(tmp_path):
-    traces = {"after_task": 2, "tasks": {str(t): {"read": [[0.1 * t, 0.2], [0.3, 0.4], [0.6, 0.0]],
-                                                  "write": [[0.5, 0.5], [0.0, 0.1], [0.2, 0.2]],
-                                                  "usage": [[0.9, 1.0], [0.1, 0.2], [0.3, 0.3]]} for t in range(6)}}
+    traces = {
+        "after_task": 2,
+        "tasks": {
+            str(t): {
+                "read": [[0.1 * t, 0.2], [0.3, 0.4], [0.6, 0.0]],
+                "write": [[0.5, 0.5], [0.0, 0.1], [0.2, 0.2]],
+                "usage": [[0.9, 1.0], [0.1, 0.2], [0.3, 0.3]],
+            }
+            for t in range(6)
+        },
+    }
     write_group(tmp_path, {0: [0.5] * 3, 1: [0.6] * 3})
     write_group(tmp_path, {0: [0.6] * 3, 1: [0.7] * 3}, model="dnc", extras={"memory_traces": traces})
-    write_group(tmp_path, {0: [0.6] * 3}, model="ntm", extras={"memory_traces": {"tasks": {"0": {"read": [[1], [1, 2]]}}}})
+    write_group(
+        tmp_path, {0: [0.6] * 3}, model="ntm", extras={"memory_traces": {"tasks": {"0": {"read": [[1], [1, 2]]}}}}
+    )
     _, md, _ = report(tmp_path)
     dnc_index = 1  # baseline first, then dnc, then ntm
     link = f"report_figures/memory_{dnc_index}.png"
@@ -162,10 +184,13 @@ def test_figure_folder_and_outputs_are_replaced_safely(tmp_path):
     assert len(list((results / "runs").glob("*.json"))) == 6
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"fmt": "pdf"}, "bad --format 'pdf'"),
-    ({"out": "."}, "is a folder"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"fmt": "pdf"}, "bad --format 'pdf'"),
+        ({"out": "."}, "is a folder"),
+    ],
+)
 def test_bad_output_choices_are_user_errors(tmp_path, kwargs, fragment):
     standard_results(tmp_path)
     with pytest.raises(UserError, match=fragment):
@@ -184,8 +209,9 @@ def test_out_inside_records_folder_is_refused_and_format_follows_extension(tmp_p
 
 def test_claims_section_in_markdown(tmp_path):
     standard_results(tmp_path)
-    _, md, _ = report(tmp_path, figures=False, claims=["latest_task_accuracy=0.92", "earliest_task_accuracy=0.88"],
-                      claim_group="maml")
+    _, md, _ = report(
+        tmp_path, figures=False, claims=["latest_task_accuracy=0.92", "earliest_task_accuracy=0.88"], claim_group="maml"
+    )
     assert "## Claims" in md and "dnc · maml · prioritized" in md
     claim_rows = {cells(l)[0]: cells(l) for t in tables(md) if "claimed" in t[0] for l in t[2:]}
     latest = claim_rows["latest\\_task\\_accuracy"]
@@ -222,8 +248,9 @@ def test_about_paragraphs_come_first_in_every_format_but_csv(tmp_path):
     standard_results(tmp_path)
     about = "A reduced smoke experiment: 10 tasks, 1 epoch."
     for fmt in ("md", "html", "latex", "csv"):
-        text = generate_report(tmp_path, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, about=[about],
-                               warn=lambda line: None).read_text()
+        text = generate_report(
+            tmp_path, fmt=fmt, out=tmp_path / f"r.{fmt}", figures=False, about=[about], warn=lambda line: None
+        ).read_text()
         if fmt == "csv":
             assert "smoke" not in text
         else:

@@ -15,7 +15,12 @@ from clbench.report.grouping import group_records, select_group
 from clbench.report.loading import load_records
 from clbench.report.stats import PAIRED, WELCH, Summary, compare, mean_matrix
 from tests.core.test_report_support import (
-    config, matrix_with_final_row, record, standard_results, write, write_group,
+    config,
+    matrix_with_final_row,
+    record,
+    standard_results,
+    write,
+    write_group,
 )
 
 
@@ -78,10 +83,17 @@ def test_report_tests_each_row_against_the_baseline(tmp_path):
 
 def test_groups_ignore_seed_and_labels_name_what_differs(tmp_path):
     write_group(tmp_path, {0: [0.5] * 3, 1: [0.6] * 3})
-    write_group(tmp_path, {0: [0.5] * 3}, model="dnc", meta="maml", replay="prioritized",
-                options={"meta": {"inner_steps": 1}})
-    write_group(tmp_path, {0: [0.5] * 3, 3: [0.5] * 3}, model="dnc", meta="maml", replay="prioritized",
-                options={"meta": {"inner_steps": 3}})
+    write_group(
+        tmp_path, {0: [0.5] * 3}, model="dnc", meta="maml", replay="prioritized", options={"meta": {"inner_steps": 1}}
+    )
+    write_group(
+        tmp_path,
+        {0: [0.5] * 3, 3: [0.5] * 3},
+        model="dnc",
+        meta="maml",
+        replay="prioritized",
+        options={"meta": {"inner_steps": 3}},
+    )
     write_group(tmp_path, {0: [0.9] * 3}, strategy="avalanche.ewc")
     groups, _ = group_records(load_records(tmp_path).records)
     labels = [g.label for g in groups]
@@ -104,8 +116,11 @@ def test_train_options_that_differ_appear_in_every_label(tmp_path):
     write_group(tmp_path, {0: [0.5] * 3}, train={"lr": 0.001})
     write_group(tmp_path, {0: [0.5] * 3}, strategy="joint", train={"lr": 0.001})
     labels = {g.label for g in group_records(load_records(tmp_path).records)[0]}
-    assert labels == {"mlp · none · none (train.lr=0.001)", "mlp · none · none (train.lr=0.01)",
-                      "strategy joint (train.lr=0.001)"}
+    assert labels == {
+        "mlp · none · none (train.lr=0.001)",
+        "mlp · none · none (train.lr=0.01)",
+        "strategy joint (train.lr=0.001)",
+    }
 
 
 def test_default_baseline_is_plain_mlp_and_comes_first(tmp_path):
@@ -117,16 +132,19 @@ def test_default_baseline_is_plain_mlp_and_comes_first(tmp_path):
     assert [g.label for g in rep.groups[1:]] == ["dnc · maml · prioritized", "strategy joint · mlp"]
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("strategy joint · mlp", "strategy joint · mlp"),
-    ("joint", "strategy joint · mlp"),
-    ("*maml*", "dnc · maml · prioritized"),
-    ("meta=maml", "dnc · maml · prioritized"),
-    ("meta=none,replay=none", "mlp · none · none"),  # joint has meta none too: the plainer row wins
-    ("strategy=none,model=mlp", "mlp · none · none"),
-    ("model.hidden_sizes=[128,128],strategy=joint", "strategy joint · mlp"),
-    ("model.hidden_sizes=[128, 128], strategy=joint", "strategy joint · mlp"),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("strategy joint · mlp", "strategy joint · mlp"),
+        ("joint", "strategy joint · mlp"),
+        ("*maml*", "dnc · maml · prioritized"),
+        ("meta=maml", "dnc · maml · prioritized"),
+        ("meta=none,replay=none", "mlp · none · none"),  # joint has meta none too: the plainer row wins
+        ("strategy=none,model=mlp", "mlp · none · none"),
+        ("model.hidden_sizes=[128,128],strategy=joint", "strategy joint · mlp"),
+        ("model.hidden_sizes=[128, 128], strategy=joint", "strategy joint · mlp"),
+    ],
+)
 def test_baseline_specs(tmp_path, spec, expected):
     standard_results(tmp_path)
     write_group(tmp_path, {0: [0.9] * 3, 1: [0.95] * 3}, strategy="joint")
@@ -134,12 +152,15 @@ def test_baseline_specs(tmp_path, spec, expected):
     assert rep.baseline.label == expected and rep.groups[0].label == expected
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ("lstm", "unknown --baseline 'lstm'"),
-    ("meta=reptile", "no group matches"),
-    ("·", "ambiguous"),
-    ("model=mlp", "ambiguous"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ("lstm", "unknown --baseline 'lstm'"),
+        ("meta=reptile", "no group matches"),
+        ("·", "ambiguous"),
+        ("model=mlp", "ambiguous"),
+    ],
+)
 def test_bad_baseline_is_a_user_error(tmp_path, spec, fragment):
     standard_results(tmp_path)
     write_group(tmp_path, {0: [0.9] * 3}, strategy="joint", model="mlp")
@@ -163,7 +184,7 @@ def test_failed_runs_are_counted_listed_and_excluded(tmp_path):
 def test_partial_and_unreadable_files_are_skipped(tmp_path):
     standard_results(tmp_path)
     (tmp_path / "runs" / "cut.json").write_text('{"run_id": "x", "status": "ok", "con')
-    (tmp_path / "runs" / "other.json").write_text('[1, 2]')
+    (tmp_path / "runs" / "other.json").write_text("[1, 2]")
     running = record(config(seed=7), matrix=matrix_with_final_row([0.5] * 3))
     running["status"] = "running"
     write(tmp_path, running)
@@ -187,8 +208,12 @@ def test_no_records_is_a_user_error(tmp_path):
 
 def test_none_metrics_are_skipped_and_adapted_metrics_reported(tmp_path):
     for seed, bwt in ((0, None), (1, -0.1), (2, -0.2)):
-        rec = record(config(seed=seed), matrix=matrix_with_final_row([0.5] * 3), metrics={"bwt": bwt},
-                     adapted=matrix_with_final_row([0.8] * 3))
+        rec = record(
+            config(seed=seed),
+            matrix=matrix_with_final_row([0.5] * 3),
+            metrics={"bwt": bwt},
+            adapted=matrix_with_final_row([0.8] * 3),
+        )
         write(tmp_path, rec)
     rep = build(tmp_path)
     s = rep.summary(rep.baseline, "bwt")
@@ -198,8 +223,11 @@ def test_none_metrics_are_skipped_and_adapted_metrics_reported(tmp_path):
 
 
 def test_mean_matrix_averages_seeds():
-    recs = [{"accuracy_matrix": [[0.2, 0.4], [0.6, 0.8]]}, {"accuracy_matrix": [[0.4, 0.6], [0.8, 1.0]]},
-            {"accuracy_matrix": [[1.0]]}]
+    recs = [
+        {"accuracy_matrix": [[0.2, 0.4], [0.6, 0.8]]},
+        {"accuracy_matrix": [[0.4, 0.6], [0.8, 1.0]]},
+        {"accuracy_matrix": [[1.0]]},
+    ]
     mean, n = mean_matrix(recs)
     assert n == 2 and [pytest.approx(row) for row in mean] == [[0.3, 0.5], [0.7, 0.9]]
 
@@ -219,14 +247,17 @@ def test_claims_are_checked_against_the_interval(tmp_path):
     assert rep.claims[0].inside is False
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"claims": ["avg_accuracy"], "claim_group": "mlp"}, "bad --claim 'avg_accuracy'"),
-    ({"claims": ["avg_accuracy=high"], "claim_group": "mlp"}, "is not a number"),
-    ({"claims": ["accuracy=0.9"], "claim_group": "mlp"}, "unknown metric 'accuracy'"),
-    ({"claims": ["avg_accuracy=0.9"]}, "--claim needs --claim-group"),
-    ({"claim_group": "mlp"}, "--claim-group needs"),
-    ({"metrics": ["avg_acc"]}, "did you mean 'avg_accuracy'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"claims": ["avg_accuracy"], "claim_group": "mlp"}, "bad --claim 'avg_accuracy'"),
+        ({"claims": ["avg_accuracy=high"], "claim_group": "mlp"}, "is not a number"),
+        ({"claims": ["accuracy=0.9"], "claim_group": "mlp"}, "unknown metric 'accuracy'"),
+        ({"claims": ["avg_accuracy=0.9"]}, "--claim needs --claim-group"),
+        ({"claim_group": "mlp"}, "--claim-group needs"),
+        ({"metrics": ["avg_acc"]}, "did you mean 'avg_accuracy'"),
+    ],
+)
 def test_claim_and_metric_mistakes_are_user_errors(tmp_path, kwargs, fragment):
     standard_results(tmp_path)
     with pytest.raises(UserError, match=fragment.replace("(", r"\(")):
@@ -235,8 +266,10 @@ def test_claim_and_metric_mistakes_are_user_errors(tmp_path, kwargs, fragment):
 
 def test_parse_claims_accepts_fractions_and_percentages():
     claims = parse_claims(["latest_task_accuracy=0.92", "earliest_task_accuracy = 88%"])
-    assert [(c.metric, c.claimed) for c in claims] == [("latest_task_accuracy", 0.92),
-                                                        ("earliest_task_accuracy", pytest.approx(0.88))]
+    assert [(c.metric, c.claimed) for c in claims] == [
+        ("latest_task_accuracy", 0.92),
+        ("earliest_task_accuracy", pytest.approx(0.88)),
+    ]
 
 
 def test_chosen_metrics_are_tested(tmp_path):

@@ -26,9 +26,16 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
-def config(*, model: str = "mlp", meta: str = "none", replay: str = "none", strategy: str | None = None,
-           options: dict[str, dict[str, Any]] | None = None, train: dict[str, Any] | None = None,
-           seed: int = 0) -> dict[str, Any]:
+def config(
+    *,
+    model: str = "mlp",
+    meta: str = "none",
+    replay: str = "none",
+    strategy: str | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    train: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """A canonical-looking config with the given components and extra options per section."""
     cfg = copy.deepcopy(BASE_CONFIG)
     cfg["model"]["name"], cfg["meta"]["name"], cfg["replay"]["name"] = model, meta, replay
@@ -50,18 +57,36 @@ def matrix_with_final_row(final: list[float], diag: float = 0.9) -> list[list[fl
     return rows + [list(final)]
 
 
-def record(cfg: dict[str, Any], *, matrix: list[list[float]] | None = None, status: str = "ok",
-           error: str | None = None, metrics: dict[str, Any] | None = None, extras: dict[str, Any] | None = None,
-           adapted: list[list[float]] | None = None) -> dict[str, Any]:
+def record(
+    cfg: dict[str, Any],
+    *,
+    matrix: list[list[float]] | None = None,
+    status: str = "ok",
+    error: str | None = None,
+    metrics: dict[str, Any] | None = None,
+    extras: dict[str, Any] | None = None,
+    adapted: list[list[float]] | None = None,
+) -> dict[str, Any]:
     """A record for ``cfg`` with metrics computed from ``matrix`` (or given), like the harness writes."""
     T = len(matrix) if matrix else 3
     init = [0.2] * T
     rec: dict[str, Any] = {
-        "schema_version": 1, "run_id": run_id_of(cfg), "status": status, "error": error, "config": cfg,
-        "seed": cfg["seed"], "versions": {"clbench": "0.1.0", "torch": "2.x-test", "python": "3.11", "plugins": {}},
-        "accuracy_matrix": matrix or [], "init_accuracy": init if matrix else [], "metric_conventions": dict(CONVENTIONS),
-        "metrics": {}, "timings": {}, "started_at": "2025-01-01T00:00:00+00:00", "duration_s": 1.0,
-        "extras": extras or {}, "hook_errors": [],
+        "schema_version": 1,
+        "run_id": run_id_of(cfg),
+        "status": status,
+        "error": error,
+        "config": cfg,
+        "seed": cfg["seed"],
+        "versions": {"clbench": "0.1.0", "torch": "2.x-test", "python": "3.11", "plugins": {}},
+        "accuracy_matrix": matrix or [],
+        "init_accuracy": init if matrix else [],
+        "metric_conventions": dict(CONVENTIONS),
+        "metrics": {},
+        "timings": {},
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "duration_s": 1.0,
+        "extras": extras or {},
+        "hook_errors": [],
     }
     if status == "ok":
         rec["metrics"] = compute_all(matrix, init)
@@ -85,13 +110,20 @@ def write(results: Path, rec: dict[str, Any], name: str | None = None) -> Path:
 def write_group(results: Path, finals: dict[int, list[float]], **kwargs: Any) -> list[Path]:
     """Write one record per seed of one configuration; ``finals`` maps seed -> last row of R."""
     extras = kwargs.pop("extras", None)
-    return [write(results, record(config(seed=s, **kwargs), matrix=matrix_with_final_row(f), extras=extras))
-            for s, f in finals.items()]
+    return [
+        write(results, record(config(seed=s, **kwargs), matrix=matrix_with_final_row(f), extras=extras))
+        for s, f in finals.items()
+    ]
 
 
 def standard_results(results: Path) -> Path:
     """Two groups over seeds 0-2: the plain baseline (avg 0.5/0.6/0.7) and maml+prioritized (higher)."""
     write_group(results, {0: [0.5] * 3, 1: [0.6] * 3, 2: [0.7] * 3})
-    write_group(results, {0: [0.7, 0.8, 0.9], 1: [0.75, 0.8, 0.9], 2: [0.9, 0.9, 0.95]}, model="dnc",
-                meta="maml", replay="prioritized")
+    write_group(
+        results,
+        {0: [0.7, 0.8, 0.9], 1: [0.75, 0.8, 0.9], 2: [0.9, 0.9, 0.95]},
+        model="dnc",
+        meta="maml",
+        replay="prioritized",
+    )
     return results

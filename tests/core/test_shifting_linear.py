@@ -9,7 +9,9 @@ from clbench.harness import execute
 
 
 def test_shapes_and_labels():
-    s = build(ShiftingLinearOptions(n_tasks=4, train_size=50, test_size=30, input_dim=12, latent_dim=3, n_classes=4), seed=1)
+    s = build(
+        ShiftingLinearOptions(n_tasks=4, train_size=50, test_size=30, input_dim=12, latent_dim=3, n_classes=4), seed=1
+    )
     assert len(s) == 4 and s.input_shape == (12,) and s.n_classes == 4
     for t in s.tasks:
         assert t.train_x.shape == (50, 12) and t.test_x.shape == (30, 12)
@@ -56,7 +58,9 @@ def test_bad_task_selection():
 
 
 def test_orthogonal_transform_has_orthonormal_columns():
-    s = build(ShiftingLinearOptions(n_tasks=1, transform="orthogonal", offset_scale=0.0, noise=0.0, train_size=400), seed=0)
+    s = build(
+        ShiftingLinearOptions(n_tasks=1, transform="orthogonal", offset_scale=0.0, noise=0.0, train_size=400), seed=0
+    )
     x = s.tasks[0].train_x
     # orthonormal columns preserve the latent norms: E|x|^2 is about latent_dim (4) for standard normal latents
     assert 3.0 < float((x**2).sum(1).mean()) < 6.0

@@ -14,12 +14,21 @@ from clbench.errors import UserError
 from clbench.sweep import parse_seeds, spec_from_cli, spec_from_toml, split_top_level
 from tests.conftest import run_cli
 
-TINY = ["--set", "benchmark.n_tasks=2", "--set", "benchmark.train_size=64", "--set", "benchmark.test_size=32",
-        "--set", "train.epochs=1"]
+TINY = [
+    "--set",
+    "benchmark.n_tasks=2",
+    "--set",
+    "benchmark.train_size=64",
+    "--set",
+    "benchmark.test_size=32",
+    "--set",
+    "train.epochs=1",
+]
 
 
 @pytest.mark.parametrize(
-    "text, seeds", [("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("0,3,7", [0, 3, 7]), ("1-2,9,1", [1, 2, 9]), ([2, 5], [2, 5])]
+    "text, seeds",
+    [("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("0,3,7", [0, 3, 7]), ("1-2,9,1", [1, 2, 9]), ([2, 5], [2, 5])],
 )
 def test_parse_seeds(text, seeds):
     assert parse_seeds(text) == seeds
@@ -46,7 +55,10 @@ def test_cli_grid_expands_in_a_stable_order(host):
 
 def test_strategies_and_composed_runs_together(host):
     spec = spec_from_cli(RunConfig(), {"meta": "none", "strategy": "joint"}, (), "0")
-    names = sorted((c.components.get("strategy") and c.components["strategy"].name) or "composed" for c in spec.expand(host.registry).configs)
+    names = sorted(
+        (c.components.get("strategy") and c.components["strategy"].name) or "composed"
+        for c in spec.expand(host.registry).configs
+    )
     assert names == ["composed", "joint"]
 
 
@@ -94,8 +106,20 @@ def test_local_sweep_records_failures_and_goes_on(tmp_path):
         "    register('unbuildable', build, description='always fails')\n"
     )
     env = {"PYTHONPATH": str(tmp_path)}
-    args = ["--plugin", "flaky_plugin", "sweep", "--model", "mlp,unbuildable", "--seeds", "0-1", *TINY,
-            "--workers", "2", "--results", str(tmp_path / "res")]
+    args = [
+        "--plugin",
+        "flaky_plugin",
+        "sweep",
+        "--model",
+        "mlp,unbuildable",
+        "--seeds",
+        "0-1",
+        *TINY,
+        "--workers",
+        "2",
+        "--results",
+        str(tmp_path / "res"),
+    ]
     proc = run_cli(*args, env=env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "2 ok, 2 failed" in proc.stdout
@@ -115,12 +139,30 @@ def _plan_ids(tmp_path, args):
 
 
 def test_sigkill_mid_sweep_then_resume_finishes_exactly_the_plan(tmp_path):
-    args = ["--seeds", "0-5", "--set", "benchmark.n_tasks=3", "--set", "benchmark.train_size=300",
-            "--set", "train.epochs=2", "--workers", "1", "--results", str(tmp_path / "res"), "-q"]
+    args = [
+        "--seeds",
+        "0-5",
+        "--set",
+        "benchmark.n_tasks=3",
+        "--set",
+        "benchmark.train_size=300",
+        "--set",
+        "train.epochs=2",
+        "--workers",
+        "1",
+        "--results",
+        str(tmp_path / "res"),
+        "-q",
+    ]
     planned = _plan_ids(tmp_path, args)
     assert len(planned) == 6
-    proc = subprocess.Popen([sys.executable, "-m", "clbench", "sweep", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clbench", "sweep", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     runs = tmp_path / "res" / "runs"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(runs.glob("*.json")) if runs.exists() else []) < 2:
@@ -180,9 +222,9 @@ def test_pool_workers_start_with_torch_and_the_harness_imported():
 def test_workers_return_records_of_plain_json_types():
     """The driver unpickles what workers return: a torch or numpy object in a record would make it
     import that library, and records are JSON files anyway."""
+    from clbench.config import resolve
     from clbench.executors import Job, run_job
     from clbench.plugins import make_plugin_host
-    from clbench.config import resolve
 
     config = RunConfig()
     for assignment in TINY[1::2]:

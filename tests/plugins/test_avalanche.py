@@ -91,8 +91,9 @@ def test_runs_on_split_digits(name):
     assert losses and all(math.isfinite(x) for x in losses)  # class-incremental: BiC's distillation is defined
 
 
-@pytest.mark.parametrize("name", ["avalanche.ewc", "avalanche.si", "avalanche.mas", "avalanche.lwf", "avalanche.rwalk",
-                                  "avalanche.lfl"])
+@pytest.mark.parametrize(
+    "name", ["avalanche.ewc", "avalanche.si", "avalanche.mas", "avalanche.lwf", "avalanche.rwalk", "avalanche.lfl"]
+)
 def test_regularisers_change_training(name):
     # on the CPU, Avalanche 0.6.0's SI snapshots aliased the live weights: its penalty was exactly 0
     naive = run(config("avalanche.naive", *TINY))
@@ -149,8 +150,17 @@ def test_options_are_validated():
 
 
 def test_train_settings_reach_avalanche():
-    learn, ctx = learner("avalanche.naive", *TINY, "train.optimizer=sgd", "train.lr=0.1", "train.momentum=0.5",
-                         "train.clip=0.5", "train.lr_decay=0.5", "train.lr_decay_every=1", "train.batch_size=25")
+    learn, ctx = learner(
+        "avalanche.naive",
+        *TINY,
+        "train.optimizer=sgd",
+        "train.lr=0.1",
+        "train.momentum=0.5",
+        "train.clip=0.5",
+        "train.lr_decay=0.5",
+        "train.lr_decay_every=1",
+        "train.batch_size=25",
+    )
     s = learn.strategy
     assert s.train_mb_size == 25 and s.train_epochs == 1 and s.eval_mb_size == 1024 and str(s.device) == "cpu"
     assert type(s.optimizer).__name__ == "SGD" and s.optimizer.param_groups[0]["momentum"] == 0.5
@@ -205,8 +215,18 @@ def test_model_split_is_checked():
 
 
 def test_cli_end_to_end_is_quiet(tmp_path):
-    proc = run_cli("run", "--strategy", "avalanche.replay", "-q", "--json", "--results", str(tmp_path), "--set",
-                   "strategy.crosscheck=true", *[a for s in TINY for a in ("--set", s)])
+    proc = run_cli(
+        "run",
+        "--strategy",
+        "avalanche.replay",
+        "-q",
+        "--json",
+        "--results",
+        str(tmp_path),
+        "--set",
+        "strategy.crosscheck=true",
+        *[a for s in TINY for a in ("--set", s)],
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
     record = json.loads(proc.stdout)  # nothing but the record on stdout: no Avalanche logging

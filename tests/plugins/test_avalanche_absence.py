@@ -26,8 +26,16 @@ sys.meta_path.insert(0, _NoAvalanche())
 '''
 
 HINT = "pip install 'clbench[avalanche]'"
-SMALL = ("--set", "train.epochs=1", "--set", "benchmark.n_tasks=2", "--set", "benchmark.train_size=100",
-         "--set", "benchmark.test_size=50")
+SMALL = (
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "benchmark.n_tasks=2",
+    "--set",
+    "benchmark.train_size=100",
+    "--set",
+    "benchmark.test_size=50",
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +74,17 @@ def test_other_runs_work(no_avalanche, tmp_path):
     proc = run_cli("run", "-q", *SMALL, "--results", str(tmp_path), env=no_avalanche)
     assert proc.returncode == 0, proc.stderr
     assert "avg_accuracy" in proc.stdout
-    proc = run_cli("run", "-q", "--benchmark", "split-digits", "--set", "train.epochs=1", "--results", str(tmp_path),
-                   env=no_avalanche)
+    proc = run_cli(
+        "run",
+        "-q",
+        "--benchmark",
+        "split-digits",
+        "--set",
+        "train.epochs=1",
+        "--results",
+        str(tmp_path),
+        env=no_avalanche,
+    )
     assert proc.returncode == 0, proc.stderr
 
 

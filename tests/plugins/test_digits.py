@@ -40,8 +40,11 @@ def test_data_is_scaled_and_shaped():
     x, y = load()
     assert x.shape == (1797, 64) and x.dtype == np.float32 and y.dtype == np.int64
     assert x.min() == 0.0 and x.max() == 1.0 and set(np.unique(y)) == set(range(10))
-    for stream in (permuted(n_tasks=2), build_rotated(RotatedOptions(n_tasks=2), seed=0),
-                   build_split(SplitOptions(), seed=0)):
+    for stream in (
+        permuted(n_tasks=2),
+        build_rotated(RotatedOptions(n_tasks=2), seed=0),
+        build_split(SplitOptions(), seed=0),
+    ):
         assert stream.input_shape == (64,) and stream.sequence_steps == 8 and stream.n_classes == 10
         for task in stream.tasks:
             assert task.train_x.dtype == torch.float32 and task.train_y.dtype == torch.int64

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.autograd import gradcheck as _gradcheck
+from torch.autograd import gradgradcheck as _gradgradcheck
+
 from clbench_memory import addressing as A
 from clbench_memory.fused import link_step
 from clbench_memory.fused_read import memory_read
 from clbench_memory.fused_write import memory_write, write_step
 from clbench_memory.ntm import circular_shift, interpolate, sharpen
-from torch.autograd import gradcheck as _gradcheck
-from torch.autograd import gradgradcheck as _gradgradcheck
 
 D = torch.float64
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from clbench_memory import DNC, compiled
 
+from clbench_memory import DNC, compiled
 from tests.plugins.test_memory_models import naive_dnc
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/plugins/conftest.py

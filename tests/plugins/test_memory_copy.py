@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from clbench_memory import DNC, NTM
 from clbench_memory.tasks import copy_batch, copy_loss, wrong_bits
 

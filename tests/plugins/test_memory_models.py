@@ -11,11 +11,12 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
+
 from clbench_memory import DNC, NTM, LSTMSequence, SequenceClassifier, TransformerSequence
 from clbench_memory import addressing as A
 from clbench_memory import plugin as P
 from clbench_memory.controller import clip
-from torch.func import functional_call
 
 NAMES = ["dnc", "ntm", "lstm", "transformer"]
 BUILDERS = {"dnc": P.build_dnc, "ntm": P.build_ntm, "lstm": P.build_lstm, "transformer": P.build_transformer}
@@ -154,7 +155,15 @@ def test_memory_models_map_sequences_and_trace_their_memory(cls, heads):
 
 
 def test_models_take_the_documented_keywords_and_reject_bad_sizes():
-    kw = dict(input_size=4, output_size=2, memory_slots=12, word_size=6, read_heads=2, write_heads=1, hidden_size=8)
+    kw = {
+        "input_size": 4,
+        "output_size": 2,
+        "memory_slots": 12,
+        "word_size": 6,
+        "read_heads": 2,
+        "write_heads": 1,
+        "hidden_size": 8,
+    }
     for cls in (DNC, NTM):
         assert cls(**kw)(torch.randn(1, 3, 4)).shape == (1, 3, 2)
         with pytest.raises(ValueError, match="memory_slots"):

@@ -84,7 +84,11 @@ def bound(meta, model_cls=TinyMLP, optimizer="sgd", lr=0.1, batch_size=8):
     torch.manual_seed(0)
     model = model_cls()
     train = TrainConfig(optimizer=optimizer, lr=lr, batch_size=batch_size)
-    opt = torch.optim.SGD(model.parameters(), lr=lr) if optimizer == "sgd" else torch.optim.Adam(model.parameters(), lr=lr)
+    opt = (
+        torch.optim.SGD(model.parameters(), lr=lr)
+        if optimizer == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=lr)
+    )
     meta.check_compatible(None)
     meta.bind(model, opt, train)
     return model
@@ -102,8 +106,10 @@ def reference_maml_grads(model, tasks, inner_lr, steps, second_order):
         for _ in range(steps):
             loss = F.cross_entropy(functional_call(model, dict(zip(names, params)), (x[:s],)), y[:s])
             grads = torch.autograd.grad(loss, params, create_graph=second_order, allow_unused=True)
-            params = [p - inner_lr * (torch.zeros_like(p) if g is None else (g if second_order else g.detach()))
-                      for p, g in zip(params, grads)]
+            params = [
+                p - inner_lr * (torch.zeros_like(p) if g is None else (g if second_order else g.detach()))
+                for p, g in zip(params, grads)
+            ]
         total = total + F.cross_entropy(functional_call(model, dict(zip(names, params)), (x[s:],)), y[s:])
     grads = torch.autograd.grad(total / len(tasks), theta, allow_unused=True)
     return [torch.zeros_like(t) if g is None else g for t, g in zip(theta, grads)]

@@ -40,7 +40,9 @@ def test_every_combination_completes(host, meta, replay):
     assert all(loss == loss for stat in record["train_stats"] for loss in stat["loss"])  # no NaN
 
 
-@pytest.mark.parametrize("meta,replay", [("maml", "class-balanced"), ("reptile", "reservoir"), ("fomaml", "prioritized")])
+@pytest.mark.parametrize(
+    "meta,replay", [("maml", "class-balanced"), ("reptile", "reservoir"), ("fomaml", "prioritized")]
+)
 def test_same_config_and_seed_give_the_same_record(host, meta, replay):
     a, b = run(host, meta, replay), run(host, meta, replay)
     assert a["accuracy_matrix"] == b["accuracy_matrix"] and a["train_stats"] == b["train_stats"]

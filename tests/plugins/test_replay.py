@@ -19,8 +19,12 @@ KINDS = ["fifo", "reservoir", "prioritized", "class-balanced"]
 
 def make(kind: str, capacity: int = 50, batch_size: int = 8, shape: tuple[int, ...] = (3,), seed: int = 0):
     """A buffer of ``kind`` with explicit sizes and seed."""
-    cls = {"fifo": FIFOBuffer, "reservoir": ReservoirBuffer, "prioritized": PrioritizedBuffer,
-           "class-balanced": ClassBalancedBuffer}[kind]
+    cls = {
+        "fifo": FIFOBuffer,
+        "reservoir": ReservoirBuffer,
+        "prioritized": PrioritizedBuffer,
+        "class-balanced": ClassBalancedBuffer,
+    }[kind]
     return cls(capacity, batch_size, shape, seed)
 
 
@@ -33,8 +37,12 @@ def feed(buf, total: int, batch: int = 7, n_classes: int = 5, tasks_every: int =
     """Offer ``total`` identifiable samples in batches; labels cycle, the task changes every ``tasks_every``."""
     for start in range(0, total, batch):
         n = min(batch, total - start)
-        buf.add(ids(start, n, buf.input_shape), torch.arange(start, start + n) % n_classes, start // tasks_every,
-                torch.rand(n) + 0.1)
+        buf.add(
+            ids(start, n, buf.input_shape),
+            torch.arange(start, start + n) % n_classes,
+            start // tasks_every,
+            torch.rand(n) + 0.1,
+        )
 
 
 # --- registration and options ---------------------------------------------------------------
@@ -52,7 +60,9 @@ def test_factory_fills_batch_size_from_train_and_allocates_storage(registry, kin
     buf = comp.factory(comp.options(), input_shape=(4, 2), train=train)
     assert buf.batch_size == 24 and isinstance(buf.batch_size, int)
     assert buf.capacity == 10_000
-    assert tuple(buf.x.shape) == (10_000, 4, 2) and tuple(buf.y.shape) == (10_000,) and tuple(buf.task.shape) == (10_000,)
+    assert (
+        tuple(buf.x.shape) == (10_000, 4, 2) and tuple(buf.y.shape) == (10_000,) and tuple(buf.task.shape) == (10_000,)
+    )
     other = comp.factory(comp.options(batch_size=5, capacity=7), input_shape=(4, 2), train=train)
     assert other.batch_size == 5 and other.capacity == 7 and len(other) == 0 and other.tasks() == []
 

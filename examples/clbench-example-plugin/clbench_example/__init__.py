@@ -17,7 +17,9 @@ def build_linear(options: LinearOptions, *, input_shape, n_classes, sequence_ste
 
     import torch
 
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(math.prod(input_shape), n_classes, bias=options.bias))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(math.prod(input_shape), n_classes, bias=options.bias)
+    )
 
 
 @hookimpl
