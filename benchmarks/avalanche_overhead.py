@@ -86,10 +86,10 @@ def write_stream(args: argparse.Namespace, path: str) -> None:
     """Save clbench's shifting-linear tensors for the plain script (not timed)."""
     import torch
 
-    from clbench.benchmarks.shifting_linear import ShiftingLinearOptions, build
+    from clbench.streams.shifting_linear import ShiftingLinearOptions, generate
 
     opts = ShiftingLinearOptions(n_tasks=args.tasks, train_size=args.train_size, test_size=args.test_size)
-    stream = build(opts, seed=args.seed)
+    stream = generate(opts, seed=args.seed)
     torch.save(
         {
             "train": [(t.train_x, t.train_y) for t in stream.tasks],

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clbench.benchmarks.shifting_linear import ShiftingLinearOptions, build
+from clbench.streams.shifting_linear import ShiftingLinearOptions, generate
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     torch.set_num_threads(1)
-    stream = build(ShiftingLinearOptions(), seed=args.seed)
+    stream = generate(ShiftingLinearOptions(), seed=args.seed)
     torch.manual_seed(args.seed)
     model = nn.Sequential(nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 5))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

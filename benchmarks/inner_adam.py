@@ -63,19 +63,15 @@ def gradcheck_two_steps() -> bool:
 def one_inner_step() -> list[tuple[str, str, float, float, float, float]]:
     """For SGD and Adam (lr 0.01), at init and after training on task 0: median and max |step| per
     weight, and the query loss (task 1) before and after the step."""
+    from clbench.components import BuildContext
     from clbench.config import RunConfig, resolve
     from clbench.plugins import make_plugin_host
 
     host = make_plugin_host()
     resolved = resolve(RunConfig(), host.registry)
-    stream = resolved.components["benchmark"].factory(resolved.options["benchmark"], seed=0)
+    stream = resolved.components["benchmark"].factory(resolved.options["benchmark"], BuildContext(0, resolved.train))
     torch.manual_seed(0)
-    model = resolved.components["model"].factory(
-        resolved.options["model"],
-        input_shape=tuple(stream.input_shape),
-        n_classes=stream.n_classes,
-        sequence_steps=stream.sequence_steps,
-    )
+    model = resolved.components["model"].factory(resolved.options["model"], BuildContext(0, resolved.train, stream))
     task = stream.tasks[1]
     support_x, support_y = task.train_x[:16], task.train_y[:16]
     query_x, query_y = task.train_x[16:32], task.train_y[16:32]

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from clbench.components import BuildContext
 from clbench.config import TrainConfig
 from clbench.plugins import make_plugin_host
 from clbench.training import build_optimizer
@@ -53,7 +54,7 @@ def build(registry: Any, kind: str, name: str, **options: Any) -> Any:
 def stream_tasks(registry: Any, n_tasks: int) -> Any:
     """The default shifting-linear stream, ``n_tasks`` tasks."""
     factory, opts = build(registry, "benchmarks", "shifting-linear", n_tasks=n_tasks)
-    return factory(opts, seed=0)
+    return factory(opts, BuildContext(seed=0, train=TrainConfig()))
 
 
 def step_runner(registry: Any, stream: Any, meta_name: str, replay_name: str, meta_opts: dict) -> Callable[[], None]:
@@ -61,11 +62,12 @@ def step_runner(registry: Any, stream: Any, meta_name: str, replay_name: str, me
     train = TrainConfig()
     torch.manual_seed(0)
     mf, mo = build(registry, "models", "mlp")
-    model = mf(mo, input_shape=tuple(stream.input_shape), n_classes=stream.n_classes, sequence_steps=1)
+    ctx = BuildContext(seed=0, train=train, stream=stream)
+    model = mf(mo, ctx)
     meta_f, meta_o = build(registry, "meta", meta_name, **meta_opts)
-    meta = meta_f(meta_o)
+    meta = meta_f(meta_o, ctx)
     rf, ro = build(registry, "replay", replay_name)
-    replay = rf(ro, input_shape=tuple(stream.input_shape), train=train)
+    replay = rf(ro, ctx)
     if replay is not None:
         for task in stream.tasks[:-1]:
             for start in range(0, task.train_x.shape[0], 32):
@@ -174,7 +176,7 @@ def buffer_costs(registry: Any, repeats: int) -> None:
     print(f"  {'buffer':16s} {'us':>8s} {'samples/s':>14s} {'us':>10s} {'cached, us':>15s} {'after add, us':>15s}")
     for name in ("fifo", "reservoir", "prioritized", "class-balanced"):
         factory, opts = build(registry, "replay", name, seed=0)
-        buf = factory(opts, input_shape=tuple(stream.input_shape), train=train)
+        buf = factory(opts, BuildContext(seed=0, train=train, stream=stream))
         for task in stream.tasks:
             for s in range(0, task.train_x.shape[0], 32):
                 buf.add(task.train_x[s : s + 32], task.train_y[s : s + 32], task.id, torch.rand(32))

@@ -14,19 +14,11 @@ from typing import Any
 import click
 
 from clbench import __version__
-from clbench.config import COMPONENT_SECTIONS, MAX_SEED, RunConfig, load_toml, resolve
+from clbench.config import MAX_SEED, SET_SECTIONS, RunConfig, load_toml, resolve, sections_in_use
 from clbench.errors import RunFailed, UserError
 from clbench.interrupts import Interrupted, install_handlers
-from clbench.registry import KINDS, SECTION_OF_KIND
+from clbench.registry import KIND_TABLE, KINDS, SECTION_OF_KIND
 from clbench.text import printable
-
-LIST_KINDS = {
-    "benchmarks": "benchmarks",
-    "models": "models",
-    "meta": "meta",
-    "replay": "replay",
-    "strategies": "strategies",
-}
 
 
 def _plugin_option(f: Any) -> Any:
@@ -37,6 +29,25 @@ def _plugin_option(f: Any) -> Any:
         metavar="MODULE",
         help="Import MODULE as a plugin for this command (repeatable).",
     )(f)
+
+
+def _component_options(crossed: bool) -> Any:
+    """One ``--<section>`` flag per component kind (:data:`clbench.registry.KIND_TABLE`): a name for
+    ``run``, comma-separated names to cross for ``sweep`` (``crossed``)."""
+
+    def decorate(f: Any) -> Any:
+        for kind in reversed(KIND_TABLE):
+            if crossed:
+                text = f"{kind.help.rstrip('.')}: names to cross, comma-separated."
+                if kind.default is None:
+                    text += " 'none' = without one."
+            else:
+                text = kind.help + (f" Default: {kind.default}." if kind.default else "")
+            metavar = "A,B" if crossed else "NAME"
+            f = click.option(f"--{kind.section}", kind.section, metavar=metavar, help=text)(f)
+        return f
+
+    return decorate
 
 
 def _results_option(help_text: str) -> Any:
@@ -78,11 +89,7 @@ def cli(plugins: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--benchmark", metavar="NAME", help="Benchmark (stream of tasks). Default: shifting-linear.")
-@click.option("--model", metavar="NAME", help="Model. Default: mlp.")
-@click.option("--meta", metavar="NAME", help="Meta-learner (update rule). Default: none.")
-@click.option("--replay", metavar="NAME", help="Replay buffer. Default: none.")
-@click.option("--strategy", metavar="NAME", help="A whole learner with its own loop (e.g. joint).")
+@_component_options(crossed=False)
 @click.option(
     "--seed",
     type=click.IntRange(0, MAX_SEED),
@@ -94,7 +101,7 @@ def cli(plugins: tuple[str, ...]) -> None:
     "sets",
     multiple=True,
     metavar="SECTION.KEY=VALUE",
-    help="Set an option; SECTION is one of benchmark, model, meta, replay, strategy, train.",
+    help=f"Set an option; SECTION is one of {', '.join(SET_SECTIONS)}.",
 )
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
 @_results_option("Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
@@ -105,11 +112,6 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.pass_context
 def run(
     ctx: click.Context,
-    benchmark: str | None,
-    model: str | None,
-    meta: str | None,
-    replay: str | None,
-    strategy: str | None,
     seed: int | None,
     sets: tuple[str, ...],
     config_file: str | None,
@@ -118,16 +120,11 @@ def run(
     as_json: bool,
     quiet: bool,
     plugins: tuple[str, ...],
+    **names: str | None,
 ) -> None:
     """Run one configuration, print its metrics and write its record."""
     config = load_toml(config_file) if config_file else RunConfig()
-    for section, name in (
-        ("benchmark", benchmark),
-        ("model", model),
-        ("meta", meta),
-        ("replay", replay),
-        ("strategy", strategy),
-    ):
+    for section, name in names.items():  # one flag per component kind
         config.set_name(section, name)
     if seed is not None:
         config.seed = seed
@@ -150,7 +147,7 @@ def run(
         from clbench.progress import ProgressPlugin
 
         progress = ProgressPlugin()
-        host.pm.register(progress, name="clbench.progress")
+        host.add_observer(progress, name="clbench.progress")
     try:
         result = execute(resolved, host, results=results, threads=threads)
     finally:
@@ -190,10 +187,7 @@ def _fmt(value: Any) -> str:
 
 def _print_summary(record: dict[str, Any], path: Path | None) -> None:
     cfg = record["config"]
-    shown = [s for s in COMPONENT_SECTIONS if cfg.get(s)]
-    if cfg.get("strategy"):  # a strategy brings its own loop: meta and replay are not used
-        shown = [s for s in shown if s not in ("meta", "replay")]
-    parts = [f"{s}={printable(cfg[s]['name'])}" for s in shown]
+    parts = [f"{s}={printable(cfg[s]['name'])}" for s in sections_in_use(cfg)]
     click.echo(
         f"run {record['run_id']}  {printable(record['status'])}  {_fmt(record.get('duration_s'))} s  "
         f"seed={record['seed']}  {' '.join(parts)}"
@@ -215,11 +209,7 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--benchmark", metavar="A,B", help="Benchmarks to cross (comma-separated).")
-@click.option("--model", metavar="A,B", help="Models to cross.")
-@click.option("--meta", metavar="A,B", help="Meta-learners to cross.")
-@click.option("--replay", metavar="A,B", help="Replay buffers to cross.")
-@click.option("--strategy", metavar="A,B", help="Strategies to cross ('none' = the composed learner).")
+@_component_options(crossed=True)
 @click.option("--seeds", metavar="SEEDS", help="Seeds, e.g. 0-4 or 0,3,7 (default: the config's seed).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Set an option for every run.")
 @click.option(
@@ -249,11 +239,6 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 @click.pass_context
 def sweep(
     ctx: click.Context,
-    benchmark: str | None,
-    model: str | None,
-    meta: str | None,
-    replay: str | None,
-    strategy: str | None,
     seeds: str | None,
     sets: tuple[str, ...],
     grids: tuple[str, ...],
@@ -266,11 +251,11 @@ def sweep(
     dry_run: bool,
     quiet: bool,
     plugins: tuple[str, ...],
+    **names: str | None,
 ) -> None:
     """Run a grid of configurations times seeds; resumable (complete records are skipped)."""
     from clbench.sweep import spec_from_cli, spec_from_toml
 
-    names = {"benchmark": benchmark, "model": model, "meta": meta, "replay": replay, "strategy": strategy}
     if config_file:
         spec = spec_from_toml(config_file, seeds_override=seeds)
         extra = spec_from_cli(spec.base, names, grids, None)
@@ -287,7 +272,7 @@ def sweep(
     if dry_run:
         for config in plan.configs:
             c = config.canonical()
-            parts = [f"{s}={printable(c[s]['name'])}" for s in COMPONENT_SECTIONS if c.get(s)]
+            parts = [f"{s}={printable(c[s]['name'])}" for s in sections_in_use(c)]
             click.echo(f"{config.run_id}  seed={config.seed}  {' '.join(parts)}")
         click.echo(f"{len(plan.configs)} runs planned")
         return
@@ -402,7 +387,7 @@ def _run_sweep_cli(
 
 
 @cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(list(LIST_KINDS)))
+@click.argument("kind", required=False, type=click.Choice(list(KINDS)))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_plugin_option
 @click.pass_context
@@ -467,6 +452,8 @@ def plugins(ctx: click.Context, as_json: bool, plugins: tuple[str, ...]) -> None
         )
         if info.error:
             click.echo(f"{'':<34} error: {printable(info.error)}")
+        if info.essential:
+            click.echo(f"{'':<34} essential: provides the defaults; cannot be disabled")
         if info.hooks:
             click.echo(f"{'':<34} hooks: {', '.join(info.hooks)}")
     for conflict in host.conflicts:
@@ -505,13 +492,46 @@ def _cell(value: Any) -> str:
 
 def _add_report_command() -> None:
     from clbench.report.command import report_command
-    from clbench.report.traces import traces_command
 
     cli.add_command(report_command)
-    cli.add_command(traces_command)
 
 
 _add_report_command()
+#: The commands clbench itself defines: plugins cannot replace them.
+BUILTIN_COMMANDS = frozenset(cli.commands)
+
+
+def plugin_modules_in(argv: list[str]) -> tuple[str, ...]:
+    """The modules named with ``--plugin MODULE`` or ``--plugin=MODULE`` anywhere in ``argv``, so
+    that their commands exist before the command line is parsed."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg == "--plugin" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--plugin="):
+            found.append(arg.split("=", 1)[1])
+    return tuple(found)
+
+
+def add_plugin_commands(argv: list[str]) -> None:
+    """Add the commands plugins bring (hook ``clbench_register_commands``) to :data:`cli`. Each
+    plugin fills a group of its own; a command whose name is taken (a built-in, or another
+    plugin's) is left out with a warning."""
+    from clbench.plugins import make_plugin_host
+
+    for name in [n for n in cli.commands if n not in BUILTIN_COMMANDS]:  # from an earlier main() in this process
+        del cli.commands[name]
+    host = make_plugin_host(plugin_modules_in(argv))
+    notes: list[str] = []
+    for plugin, commands in host.plugin_commands(notes):
+        for name, command in commands.items():
+            if name in cli.commands:
+                owner = "clbench" if name in BUILTIN_COMMANDS else "another plugin"
+                notes.append(f"plugin {plugin!r}: command {name!r} is taken by {owner}; left out")
+                continue
+            cli.add_command(command, name)
+    for note in notes:
+        click.echo(f"clbench: warning: {printable(note)}", err=True)
 
 
 def _exit_now(code: int) -> None:
@@ -533,8 +553,10 @@ def _exit_now(code: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
     install_handlers()  # Ctrl-C and SIGTERM raise Interrupted; a plugin's KeyboardInterrupt does not stop a run
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rv = cli.main(args=argv, prog_name="clbench", standalone_mode=False)
+        add_plugin_commands(args)
+        rv = cli.main(args=args, prog_name="clbench", standalone_mode=False)
     except Interrupted as exc:
         click.echo(f"clbench: interrupted ({exc})", err=True)
         _exit_now(exc.exit_code)

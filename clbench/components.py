@@ -7,13 +7,26 @@ time. Shapes: ``x`` tensors are [n, *input_shape] float32; ``y`` and ``task`` te
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from clbench.config import TrainConfig
+    from clbench.options import Options
+
+#: Multiplier of :func:`derive_seed`: a prime, so that nearby run seeds give far-apart sub-seeds.
+SEED_STRIDE = 1_000_003
+
+
+def derive_seed(seed: int, salt: int) -> int:
+    """The sub-seed of run seed ``seed`` for one purpose, named by ``salt`` (a constant of the
+    component that draws, plus any index it draws per: task, epoch):
+    ``(seed * 1_000_003 + salt) mod 2**63``. Every seed a run derives goes through here, so that two
+    purposes never share a stream by accident and each is reproducible from the run seed alone."""
+    return (int(seed) * SEED_STRIDE + int(salt)) % (2**63)
 
 
 @dataclass
@@ -50,11 +63,142 @@ class TaskStream:
         return len(self.tasks)
 
 
+@dataclass(frozen=True)
+class BuildContext:
+    """What every component factory receives besides its options: ``factory(options, build)``.
+
+    ``seed`` is the run seed (derive sub-seeds with :meth:`derive_seed`); ``train`` the run's
+    training settings. ``stream`` is None while the benchmark itself is being built, and the
+    built :class:`TaskStream` for every other kind, whose facts (``input_shape`` [features...],
+    ``n_classes``, ``sequence_steps``) are here too. ``make_model`` builds a fresh model of the
+    configured kind for the stream (strategies that retrain call it); ``extras`` is the run's
+    dict of JSON-serialisable diagnostics, saved in the record (write under your own key).
+    ``generator`` is the run's torch generator (data order, replay draws), None for benchmarks.
+    """
+
+    seed: int
+    train: TrainConfig
+    stream: TaskStream | None = None
+    make_model: Callable[[], Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    generator: torch.Generator | None = None
+
+    @classmethod
+    def for_shapes(
+        cls,
+        input_shape: tuple[int, ...],
+        n_classes: int,
+        sequence_steps: int = 1,
+        *,
+        seed: int = 0,
+        train: TrainConfig | None = None,
+        generator: torch.Generator | None = None,
+    ) -> BuildContext:
+        """A context for building a component outside a run (tests, scripts): a stream with these
+        facts and no tasks, default train settings unless given."""
+        from clbench.config import TrainConfig
+
+        stream = TaskStream("probe", [], n_classes, tuple(input_shape), sequence_steps)
+        return cls(seed=seed, train=train or TrainConfig(), stream=stream, generator=generator)
+
+    def _stream(self) -> TaskStream:
+        if self.stream is None:
+            raise RuntimeError("the stream is not built yet: benchmark factories get no stream facts")
+        return self.stream
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, without the batch dimension."""
+        return tuple(self._stream().input_shape)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes of the stream (the width of a model's logits)."""
+        return int(self._stream().n_classes)
+
+    @property
+    def sequence_steps(self) -> int:
+        """The stream's default number of steps a memory model reads a sample in."""
+        return int(self._stream().sequence_steps)
+
+    def build_model(self) -> Any:
+        """A freshly initialised model of the run's configured kind: ``torch.nn.Module`` mapping
+        [n, *input_shape] -> logits [n, n_classes]."""
+        if self.make_model is None:
+            raise RuntimeError("no model factory in this build context (benchmarks are built before models)")
+        return self.make_model()
+
+    def derive_seed(self, salt: int) -> int:
+        """:func:`derive_seed` of the run seed."""
+        return derive_seed(self.seed, salt)
+
+
+O_contra = TypeVar("O_contra", bound="Options", contravariant=True)
+
+
+class BenchmarkFactory(Protocol[O_contra]):
+    """Builds a benchmark's stream; ``build.stream`` is None (the stream is what it makes)."""
+
+    def __call__(self, options: O_contra, build: BuildContext, /) -> TaskStream: ...
+
+
+class ModelFactory(Protocol[O_contra]):
+    """Builds a ``torch.nn.Module`` mapping ``x`` [n, *build.input_shape] -> logits [n, build.n_classes]."""
+
+    def __call__(self, options: O_contra, build: BuildContext, /) -> torch.nn.Module: ...
+
+
+class MetaLearnerFactory(Protocol[O_contra]):
+    """Builds the update rule of the composed learner."""
+
+    def __call__(self, options: O_contra, build: BuildContext, /) -> MetaLearner: ...
+
+
+class ReplayFactory(Protocol[O_contra]):
+    """Builds a replay buffer for samples of shape ``build.input_shape``, or None (no replay)."""
+
+    def __call__(self, options: O_contra, build: BuildContext, /) -> ReplayBuffer | None: ...
+
+
+class StrategyFactory(Protocol[O_contra]):
+    """Builds a whole learner with its own loop; it builds models with ``build.build_model()``."""
+
+    def __call__(self, options: O_contra, build: BuildContext, /) -> Learner: ...
+
+
+# --- optional capabilities: declared here, checked with isinstance, never by duck typing --------
+
+
+@runtime_checkable
+class PrefersEvalBatchSize(Protocol):
+    """A model that evaluates fastest in batches of ``eval_batch_size`` samples (memory models keep
+    their per-sample state in cache in small batches); used when ``train.eval_batch_size`` is null."""
+
+    eval_batch_size: int
+
+
+@runtime_checkable
+class Traceable(Protocol):
+    """A model that can record its internal state for a few inputs, for lifecycle plugins to store
+    (e.g. a memory model's read and write weightings). ``samples_to_trace`` is how many test
+    samples of each task the model asks to be traced after the run (0: none)."""
+
+    samples_to_trace: int
+
+    def trace(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run ``x`` [n, *input_shape] and return named internal tensors, each [n, steps, ...]."""
+        ...
+
+
 class Learner(ABC):
     """Anything the harness can train task by task and evaluate.
 
     The composed learner (model x meta-learner x replay) and every strategy implement this.
+    ``model`` is the network it trains, when it has one: the harness and lifecycle plugins look
+    at it for optional capabilities (:class:`PrefersEvalBatchSize`, :class:`Traceable`).
     """
+
+    model: Any = None
 
     @abstractmethod
     def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:
@@ -66,9 +210,6 @@ class Learner(ABC):
     @abstractmethod
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [n, n_classes] for inputs ``x`` [n, *input_shape]; called under inference mode."""
-
-    def eval_mode_for(self, task_index: int, stream: TaskStream) -> None:  # noqa: B027 - optional hook
-        """Optional: prepare for evaluating ``task_index`` (e.g. a task-aware head). Default: nothing."""
 
     def adapted_predictor(self, task_index: int, stream: TaskStream, generator: torch.Generator) -> Any:
         """Optional: a predict function adapted to ``task_index`` (e.g. a few steps on its training

@@ -19,8 +19,8 @@ from pydantic import Field, model_validator
 
 from clbench.errors import UserError
 from clbench.files import UnsafeFile, read_text_safely
-from clbench.options import Options, parse_value, validate_options
-from clbench.registry import KIND_OF_SECTION, Component, Registry
+from clbench.options import Options, identity_of, parse_value, validate_options
+from clbench.registry import COMPONENT_SECTIONS, DEFAULT_NAMES, KIND_OF_SECTION, Component, Registry
 from clbench.text import printable
 
 if sys.version_info >= (3, 11):
@@ -30,11 +30,51 @@ else:  # pragma: no cover
 
 #: Seeds are unsigned 32-bit integers: every generator a run seeds (torch, numpy, Avalanche) accepts them.
 MAX_SEED = 2**32 - 1
-COMPONENT_SECTIONS = ("benchmark", "model", "meta", "replay", "strategy")
 SET_SECTIONS = (*COMPONENT_SECTIONS, "train")
 #: Config and experiment files larger than this are refused (they are a few kB).
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
-DEFAULTS = {"benchmark": "shifting-linear", "model": "mlp", "meta": "none", "replay": "none", "strategy": None}
+#: The sections a strategy makes meaningless: it brings its own training loop (and its own memory).
+STRATEGY_EXCLUDES = ("meta", "replay")
+
+
+# --- the one rule for "composed learner or strategy" -------------------------------------------
+
+
+def strategy_of(value: Any) -> str | None:
+    """The strategy a config value names: None, ``""`` and ``"none"`` all mean no strategy (the
+    composed learner: model x meta x replay)."""
+    return None if value in (None, "", "none") else value
+
+
+def unused_sections(names: dict[str, Any]) -> tuple[str, ...]:
+    """The sections a run with these component ``names`` does not use: meta and replay when a
+    strategy is named (it brings its own loop), else none."""
+    return STRATEGY_EXCLUDES if strategy_of(names.get("strategy")) else ()
+
+
+def sections_in_use(names: dict[str, Any]) -> list[str]:
+    """The component sections that describe a run, in table order: every named component but the
+    ones a strategy makes unused. ``names`` maps section -> name (or a canonical config's
+    ``{"name": ...}`` entries)."""
+    flat = {k: (v.get("name") if isinstance(v, dict) else v) for k, v in names.items()}
+    unused = unused_sections(flat)
+    return [
+        s
+        for s in COMPONENT_SECTIONS
+        if s not in unused and (strategy_of(flat.get(s)) if s == "strategy" else flat.get(s))
+    ]
+
+
+def check_composition(names: dict[str, Any]) -> None:
+    """Raise a one-line :class:`UserError` when a strategy is combined with a meta-learner or a
+    replay buffer (other than none): the strategy's own loop would silently ignore them."""
+    strategy = strategy_of(names.get("strategy"))
+    for section in unused_sections(names):
+        if names.get(section) not in (None, "none"):
+            raise UserError(
+                f"--strategy {strategy} brings its own training loop; it cannot be combined with "
+                f"--{section} {names[section]} (use --{section} none)"
+            )
 
 
 class TrainConfig(Options):
@@ -66,14 +106,18 @@ class TrainConfig(Options):
 class RunConfig:
     """An unvalidated run description: component names, raw options, train settings and seed."""
 
-    names: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULTS))
+    names: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULT_NAMES))
     options: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in COMPONENT_SECTIONS})
     train: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
 
     def set_name(self, section: str, name: str | None) -> None:
-        """Choose the component of ``section``; options given for another component are dropped."""
+        """Choose the component of ``section``; options given for another component are dropped.
+        ``None`` leaves the section as it is; for ``strategy``, ``"none"`` and ``""`` choose no strategy."""
         if name is None:
+            return
+        if section == "strategy" and strategy_of(name) is None:
+            self.names["strategy"], self.options["strategy"] = None, {}
             return
         if self.names.get(section) != name:
             self.options[section] = {}
@@ -98,6 +142,12 @@ class RunConfig:
             if section == "strategy" and not self.names.get("strategy"):
                 raise UserError(f"--set {assignment!r} needs a strategy: add --strategy NAME")
             self.options[section][key] = parsed
+
+    def drop_unused(self) -> None:
+        """Set the sections a strategy makes unused (meta, replay) back to none, with their options:
+        what a sweep does when it crosses strategies with meta-learners or replay buffers."""
+        for section in unused_sections(self.names):
+            self.names[section], self.options[section] = "none", {}
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -207,7 +257,8 @@ class ResolvedConfig:
     seed: int
 
     def canonical(self) -> dict[str, Any]:
-        """All names and options with defaults filled, in a stable JSON-ready form."""
+        """All names and options with defaults filled, in a stable JSON-ready form (what the record's
+        ``config`` holds)."""
         out: dict[str, Any] = {}
         for section in COMPONENT_SECTIONS:
             comp = self.components.get(section)
@@ -218,15 +269,31 @@ class ResolvedConfig:
         out["seed"] = self.seed
         return out
 
+    def identity(self) -> dict[str, Any]:
+        """The part of :meth:`canonical` that identifies the run: every option, except settings
+        that cannot change the accuracy matrix (declared with :func:`clbench.options.setting`) and
+        options added later that still hold their neutral value (declared with
+        :func:`clbench.options.added_option`). Adding such an option leaves existing run ids, and so
+        the records a sweep skips, as they were; moving its default away from the neutral value
+        changes them."""
+        out: dict[str, Any] = {}
+        for section in COMPONENT_SECTIONS:
+            comp = self.components.get(section)
+            out[section] = None if comp is None else {"name": comp.name, "options": identity_of(self.options[section])}
+        out["train"] = identity_of(self.train)
+        out["seed"] = self.seed
+        return out
+
     @property
     def run_id(self) -> str:
-        """A stable hash of the canonical config (seed included)."""
-        return run_id_of(self.canonical())
+        """A stable hash of :meth:`identity` (seed included)."""
+        return run_id_of(self.identity())
 
 
-def run_id_of(canonical: dict[str, Any]) -> str:
-    """16 hex digits of the SHA-256 of the canonical config as sorted, compact JSON."""
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+def run_id_of(identity: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of a config's identity (:meth:`ResolvedConfig.identity`) as
+    sorted, compact JSON."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -236,19 +303,12 @@ def resolve(config: RunConfig, registry: Registry) -> ResolvedConfig:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     train = validate_options("train", "", TrainConfig, config.train)
-    strategy = config.names.get("strategy")
-    if strategy:
-        for section in ("meta", "replay"):
-            if config.names.get(section) not in (None, "none"):
-                raise UserError(
-                    f"--strategy {strategy} brings its own training loop; it cannot be combined with "
-                    f"--{section} {config.names[section]} (use --{section} none)"
-                )
+    check_composition(config.names)
     components: dict[str, Component] = {}
     options: dict[str, Options] = {}
     for section in COMPONENT_SECTIONS:
         name = config.names.get(section)
-        if section == "strategy" and not name:
+        if section == "strategy" and strategy_of(name) is None:
             continue
         if name is None:
             raise UserError(f"no {section} chosen")

@@ -16,46 +16,64 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clbench import __version__
+from clbench.components import BuildContext, Learner, PrefersEvalBatchSize, TaskStream, derive_seed
 from clbench.config import ResolvedConfig
 from clbench.errors import NonFiniteLoss, UserError
 from clbench.interrupts import reraise_interrupt
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
-from clbench.records import SCHEMA_VERSION, save_record, strict_json
+from clbench.records import SCHEMA_VERSION, MalformedRecord, save_record, strict_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from clbench.config import TrainConfig
 
 
 @dataclass
 class RunContext:
-    """What lifecycle hooks and strategy factories see of a run.
+    """What lifecycle hooks see of a run.
 
-    ``extras`` is saved in the record: hooks may add JSON-serialisable data under their own key.
+    ``stream`` and ``learner`` are set once built (None before, and when building failed);
+    ``generator`` is the run's torch generator (data order, replay draws). ``extras`` is saved in
+    the record: hooks may add JSON-serialisable data under their own key.
     """
 
     config: ResolvedConfig
     run_id: str
     host: PluginHost
-    stream: Any = None
-    learner: Any = None
-    generator: Any = None
+    stream: TaskStream | None = None
+    learner: Learner | None = None
+    generator: torch.Generator | None = None
     accuracy_matrix: list[list[float]] = field(default_factory=list)
     init_accuracy: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     hook_errors: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def train(self) -> Any:
+    def train(self) -> TrainConfig:
         """The run's :class:`clbench.config.TrainConfig`."""
         return self.config.train
 
-    def build_model(self) -> Any:
-        """Build the configured model for this run's stream (strategies call this)."""
-        comp, opts, s = self.config.components["model"], self.config.options["model"], self.stream
-        return comp.factory(
-            opts, input_shape=tuple(s.input_shape), n_classes=s.n_classes, sequence_steps=s.sequence_steps
+    def build_context(self) -> BuildContext:
+        """The :class:`~clbench.components.BuildContext` handed to factories: the seed, the train
+        settings, the stream once built, a model builder and this run's ``extras``."""
+        return BuildContext(
+            seed=self.config.seed,
+            train=self.config.train,
+            stream=self.stream,
+            make_model=self.build_model if self.stream is not None else None,
+            extras=self.extras,
+            generator=self.generator if self.stream is not None else None,
         )
+
+    def build_model(self) -> Any:
+        """Build the configured model for this run's stream."""
+        comp = self.config.components["model"]
+        return comp.factory(self.config.options["model"], self.build_context())
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; failures are collected in ``hook_errors``."""
@@ -84,39 +102,52 @@ def _check_stream(stream: Any, name: str) -> None:
             raise ValueError(f"benchmark {name!r}: task {task.id} inputs are not of shape {stream.input_shape}")
 
 
-def build_learner(ctx: RunContext) -> Any:
+def build_stream(ctx: RunContext) -> TaskStream:
+    """The run's task stream, from its benchmark; checked for consistent shapes."""
+    bench = ctx.config.components["benchmark"]
+    stream = bench.factory(ctx.config.options["benchmark"], ctx.build_context())
+    _check_stream(stream, bench.name)
+    return stream
+
+
+def build_learner(ctx: RunContext) -> Learner:
     """The learner of a run: the strategy when one is named, else model x meta x replay."""
     import torch
 
     from clbench.training import ComposedLearner
 
-    cfg, stream = ctx.config, ctx.stream
-    torch.manual_seed(cfg.seed)
+    cfg = ctx.config
+    torch.manual_seed(cfg.seed)  # model initialisation
+    build = ctx.build_context()
     if "strategy" in cfg.components:
-        comp = cfg.components["strategy"]
-        return comp.factory(cfg.options["strategy"], context=ctx)
+        return cfg.components["strategy"].factory(cfg.options["strategy"], build)
     model = ctx.build_model()
-    meta = cfg.components["meta"].factory(cfg.options["meta"])
-    replay = cfg.components["replay"].factory(
-        cfg.options["replay"], input_shape=tuple(stream.input_shape), train=cfg.train
-    )
+    meta = cfg.components["meta"].factory(cfg.options["meta"], build)
+    replay = cfg.components["replay"].factory(cfg.options["replay"], build)
     epoch_hook = None
-    if ctx.host.pm.hook.clbench_epoch_end.get_hookimpls():
+    if ctx.host.has_observers("clbench_epoch_end"):
 
         def epoch_hook(task_index: int, epoch: int, loss: float) -> None:
             ctx.notify("clbench_epoch_end", task_index=task_index, epoch=epoch, loss=loss)
 
+    assert ctx.generator is not None
     return ComposedLearner(model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook)
 
 
 def eval_batch_size(ctx: RunContext) -> int:
-    """``train.eval_batch_size``, else the model's ``eval_batch_size`` attribute, else 1024.
+    """``train.eval_batch_size``, else the model's preference (:class:`PrefersEvalBatchSize`), else 1024.
 
     Memory models are faster in small batches (their per-sample state stays in cache)."""
     if ctx.config.train.eval_batch_size:
         return ctx.config.train.eval_batch_size
-    model = getattr(ctx.learner, "model", None)
-    return int(getattr(model, "eval_batch_size", 0) or 1024)
+    model = ctx.learner.model if ctx.learner is not None else None
+    if isinstance(model, PrefersEvalBatchSize) and model.eval_batch_size:
+        return int(model.eval_batch_size)
+    return 1024
+
+
+#: Salt of the generator that test-time adaptation draws from (see :func:`evaluate_all`).
+ADAPT_SALT_ROW = 1_009
 
 
 def evaluate_all(ctx: RunContext, row: int) -> tuple[list[float], list[float] | None]:
@@ -127,18 +158,74 @@ def evaluate_all(ctx: RunContext, row: int) -> tuple[list[float], list[float] | 
     from clbench.training import accuracy
 
     learner, stream = ctx.learner, ctx.stream
+    assert learner is not None and stream is not None
     bs = eval_batch_size(ctx)
     plain: list[float] = []
     adapted: list[float] = []
     for index, task in enumerate(stream.tasks):
-        learner.eval_mode_for(index, stream)
         plain.append(accuracy(learner.predict, task.test_x, task.test_y, bs))
         # adaptation draws from its own generator, so plain results do not depend on it
-        g = torch.Generator().manual_seed(ctx.config.seed * 1_000_003 + (row + 1) * 1_009 + index)
+        g = torch.Generator().manual_seed(derive_seed(ctx.config.seed, (row + 1) * ADAPT_SALT_ROW + index))
         predictor = learner.adapted_predictor(index, stream, g)
         if predictor is not None:
             adapted.append(accuracy(predictor, task.test_x, task.test_y, bs))
     return plain, (adapted if adapted else None)
+
+
+def new_record(config: ResolvedConfig, host: PluginHost, threads: int, started: _dt.datetime) -> dict[str, Any]:
+    """The record of a run that is starting: status ``running``, no results yet."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": config.run_id,
+        "status": "running",
+        "error": None,
+        "config": config.canonical(),
+        "seed": config.seed,
+        "versions": versions(host),
+        "accuracy_matrix": [],
+        "init_accuracy": [],
+        "metrics": {},
+        "metric_conventions": CONVENTIONS,
+        "timings": {},
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": None,
+        "runtime": {"threads": threads, "platform": platform.platform()},
+    }
+
+
+def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[str, Any]) -> None:
+    """The loop: evaluate at init, then per task train, evaluate every task, notify the hooks; fill
+    the record's results (accuracy matrices, metrics, train statistics) and set it ``ok``."""
+    assert ctx.learner is not None and ctx.stream is not None
+    ctx.notify("clbench_run_start")
+    t0 = time.perf_counter()
+    ctx.init_accuracy, adapted_init = evaluate_all(ctx, -1)
+    adapted_rows: list[list[float]] = []
+    timings["init_eval_s"] = time.perf_counter() - t0
+    ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
+    stats = []
+    for i in range(len(ctx.stream.tasks)):
+        ctx.notify("clbench_task_start", task_index=i)
+        t0 = time.perf_counter()
+        stats.append(ctx.learner.train_task(i, ctx.stream))
+        check_finite_loss(stats[-1], i)
+        train_s = time.perf_counter() - t0
+        timings["train_s"].append(train_s)
+        ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
+        t0 = time.perf_counter()
+        row, adapted_row = evaluate_all(ctx, i)
+        if adapted_row is not None:
+            adapted_rows.append(adapted_row)
+        timings["eval_s"].append(time.perf_counter() - t0)
+        ctx.accuracy_matrix.append(row)
+        ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
+    record["train_stats"] = stats
+    record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
+    if adapted_init is not None and len(adapted_rows) == len(ctx.accuracy_matrix):
+        record["adapted_init_accuracy"] = adapted_init
+        record["adapted_accuracy_matrix"] = adapted_rows
+        record["adapted_metrics"] = compute_all(adapted_rows, adapted_init)
+    record["status"] = "ok"
 
 
 def execute(
@@ -157,80 +244,28 @@ def execute(
     """
     import torch
 
-    run_id = config.run_id
     started = _dt.datetime.now(_dt.timezone.utc)
     t_start = time.perf_counter()
-    ctx = RunContext(config=config, run_id=run_id, host=host, extras=dict(extras or {}))
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "status": "running",
-        "error": None,
-        "config": config.canonical(),
-        "seed": config.seed,
-        "versions": versions(host),
-        "accuracy_matrix": [],
-        "init_accuracy": [],
-        "metrics": {},
-        "metric_conventions": CONVENTIONS,
-        "timings": {},
-        "started_at": started.isoformat(timespec="seconds"),
-        "duration_s": None,
-        "runtime": {"threads": threads, "platform": platform.platform()},
-    }
+    ctx = RunContext(config=config, run_id=config.run_id, host=host, extras=dict(extras or {}))
+    record = new_record(config, host, threads, started)
     # start_unix: when the run started, to the microsecond (started_at is for people)
     timings: dict[str, Any] = {"start_unix": started.timestamp(), "train_s": [], "eval_s": []}
     torch.set_num_threads(threads)
     ctx.generator = torch.Generator().manual_seed(config.seed)
-
-    t0 = time.perf_counter()
-    try:
-        bench = config.components["benchmark"]
-        ctx.stream = bench.factory(config.options["benchmark"], seed=config.seed)
-        _check_stream(ctx.stream, bench.name)
-        ctx.learner = build_learner(ctx)
-    except UserError:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin too: only the user's interrupt stops a run
-        reraise_interrupt(exc)
-        return _finish_failed(ctx, record, timings, exc, t_start, results)
-    timings["build_s"] = time.perf_counter() - t0
-
-    try:
-        ctx.notify("clbench_run_start")
+    for phase in ("build", "run"):
         t0 = time.perf_counter()
-        ctx.init_accuracy, adapted_init = evaluate_all(ctx, -1)
-        adapted_rows: list[list[float]] = []
-        timings["init_eval_s"] = time.perf_counter() - t0
-        ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
-        stats = []
-        for i in range(len(ctx.stream.tasks)):
-            ctx.notify("clbench_task_start", task_index=i)
-            t0 = time.perf_counter()
-            stats.append(ctx.learner.train_task(i, ctx.stream))
-            check_finite_loss(stats[-1], i)
-            train_s = time.perf_counter() - t0
-            timings["train_s"].append(train_s)
-            ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
-            t0 = time.perf_counter()
-            row, adapted_row = evaluate_all(ctx, i)
-            if adapted_row is not None:
-                adapted_rows.append(adapted_row)
-            timings["eval_s"].append(time.perf_counter() - t0)
-            ctx.accuracy_matrix.append(row)
-            ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
-        record["train_stats"] = stats
-        record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
-        if adapted_init is not None and len(adapted_rows) == len(ctx.accuracy_matrix):
-            record["adapted_init_accuracy"] = adapted_init
-            record["adapted_accuracy_matrix"] = adapted_rows
-            record["adapted_metrics"] = compute_all(adapted_rows, adapted_init)
-        record["status"] = "ok"
-    except UserError:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
-        reraise_interrupt(exc)
-        return _finish_failed(ctx, record, timings, exc, t_start, results)
+        try:
+            if phase == "build":
+                ctx.stream = build_stream(ctx)
+                ctx.learner = build_learner(ctx)
+                timings["build_s"] = time.perf_counter() - t0
+            else:
+                train_and_evaluate(ctx, record, timings)
+        except UserError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin too: only the user's interrupt stops a run
+            reraise_interrupt(exc)
+            return _finish_failed(ctx, record, timings, exc, t_start, results)
     return _finish(ctx, record, timings, t_start, results)
 
 
@@ -297,4 +332,6 @@ def _finish(ctx: RunContext, record: dict, timings: dict, t_start: float, result
         saved = save_record(results, record)
     except OSError as exc:  # a full disk, a folder made read-only meanwhile: keep the results on screen
         return RunResult(record, None, f"could not write the record: {exc.strerror or exc}", write_failed=True)
+    except MalformedRecord as exc:
+        return RunResult(record, None, str(exc), write_failed=True)
     return RunResult(record, saved.path, saved.note)

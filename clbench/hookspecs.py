@@ -17,6 +17,7 @@ the record's ``hook_errors`` and on stderr; the run goes on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
@@ -24,7 +25,12 @@ import pluggy
 from clbench import PROJECT_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
+    import click
+
     from clbench.harness import RunContext
+    from clbench.options import Options
+    from clbench.report.content import Report
+    from clbench.report.figures import Figure
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -35,10 +41,10 @@ class Register(Protocol):
     def __call__(
         self,
         name: str,
-        factory: Any,
+        factory: Callable[..., Any],
         *,
         description: str,
-        options: Any = None,
+        options: type[Options] | None = None,
         requires: tuple[str, ...] = (),
         install_hint: str | None = None,
     ) -> None:
@@ -46,34 +52,63 @@ class Register(Protocol):
 
 
 # --- registration ---------------------------------------------------------------------------
+# One hook per component kind (clbench.registry.KIND_TABLE). Every factory is called as
+# ``factory(options, build)`` with the component's validated options and a
+# clbench.components.BuildContext (seed, train settings, the stream and its facts); the protocols
+# BenchmarkFactory, ModelFactory, MetaLearnerFactory, ReplayFactory and StrategyFactory in
+# clbench.components say what each returns.
 
 
 @hookspec
 def clbench_register_benchmarks(register: Register) -> None:
-    """Register benchmarks: ``factory(options, *, seed: int) -> clbench.components.TaskStream``."""
+    """Register benchmarks: ``factory(options, build) -> TaskStream`` (``build.stream`` is None)."""
 
 
 @hookspec
 def clbench_register_models(register: Register) -> None:
-    """Register models: ``factory(options, *, input_shape, n_classes, sequence_steps) -> nn.Module``.
+    """Register models: ``factory(options, build) -> nn.Module``.
 
-    The module maps ``x`` of shape [batch, *input_shape] to logits [batch, n_classes].
+    The module maps ``x`` of shape [batch, *build.input_shape] to logits [batch, build.n_classes].
     """
 
 
 @hookspec
 def clbench_register_meta_learners(register: Register) -> None:
-    """Register meta-learners: ``factory(options) -> clbench.components.MetaLearner``."""
+    """Register meta-learners: ``factory(options, build) -> clbench.components.MetaLearner``."""
 
 
 @hookspec
 def clbench_register_replay(register: Register) -> None:
-    """Register replay buffers: ``factory(options, *, input_shape, train) -> ReplayBuffer | None``."""
+    """Register replay buffers: ``factory(options, build) -> ReplayBuffer | None``."""
 
 
 @hookspec
 def clbench_register_strategies(register: Register) -> None:
-    """Register whole learners with their own loop: ``factory(options, *, context) -> Learner``."""
+    """Register whole learners with their own loop: ``factory(options, build) -> Learner``; they build
+    models with ``build.build_model()``."""
+
+
+# --- extending the command line and the report -------------------------------------------------
+
+
+@hookspec
+def clbench_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``clbench`` command line: ``cli.add_command(my_click_command)``.
+
+    Called when ``clbench`` starts, for every installed plugin (and those given with ``--plugin``):
+    keep the module light (import torch inside the command). A command whose name is taken is
+    refused with a warning; the built-in commands cannot be replaced.
+    """
+
+
+@hookspec
+def clbench_report_figures(report: Report) -> list[Figure]:
+    """Figures a plugin adds to ``clbench report`` (md and html), after the core's: a list of
+    :class:`clbench.report.figures.Figure` (draw with ``new_figure`` and ``png_bytes`` from that
+    module). ``report`` is the :class:`clbench.report.content.Report` being written: its groups
+    hold the records, and a plugin may append a line to ``report.notes`` for what it left out.
+    """
+    raise NotImplementedError  # a specification: plugins implement it
 
 
 # --- lifecycle ---------------------------------------------------------------------------------

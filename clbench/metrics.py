@@ -1,8 +1,8 @@
 """Continual-learning metrics: pure functions of the accuracy matrix and the initial accuracies.
 
 ``R[i][j]`` is the test accuracy on task j after training through task i (T x T); ``b[j]`` is the
-accuracy on task j before any training. Definitions follow DESIGN.md section 5; the conventions
-are stated in :data:`CONVENTIONS` and stored in every record.
+accuracy on task j before any training. The definitions (GEM's BWT and FWT, Chaudhry et al.'s
+forgetting) and their conventions are stated in :data:`CONVENTIONS` and stored in every record.
 """
 
 from __future__ import annotations

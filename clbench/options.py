@@ -32,6 +32,53 @@ class NoOptions(Options):
     """Options of a component that takes none."""
 
 
+#: ``json_schema_extra`` keys by which a field says how it takes part in the run id.
+NEUTRAL_KEY = "clbench_neutral"
+NOT_IDENTITY_KEY = "clbench_not_identity"
+_SAME: Any = object()
+
+
+def added_option(default: Any, *, neutral: Any = _SAME, **kwargs: Any) -> Any:
+    """A ``Field`` for an option added to a component after runs of it exist.
+
+    ``neutral`` is the value that reproduces the behaviour from before the option existed (by
+    default, ``default``). While the option holds that value it is left out of the run id, so that
+    records written before it existed are still found and skipped by sweeps; any other value, a
+    changed default included, is part of the run id. Other keywords go to ``pydantic.Field``.
+    """
+    from pydantic import Field
+
+    value = default if neutral is _SAME else neutral
+    return Field(default, json_schema_extra={NEUTRAL_KEY: value}, **kwargs)
+
+
+def setting(default: Any, **kwargs: Any) -> Any:
+    """A ``Field`` for a setting that cannot change the accuracy matrix (threads, device, loggers,
+    checkpointing): it is recorded in the config but never part of the run id."""
+    from pydantic import Field
+
+    return Field(default, json_schema_extra={NOT_IDENTITY_KEY: True}, **kwargs)
+
+
+def identity_of(options: Options) -> dict[str, Any]:
+    """``options`` as JSON-ready values, without the fields that do not identify a run: those
+    declared with :func:`setting`, and those declared with :func:`added_option` that hold their
+    neutral value."""
+    dumped = options.model_dump(mode="json")
+    for name, field in type(options).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get(NOT_IDENTITY_KEY):
+            dumped.pop(name, None)
+        elif NEUTRAL_KEY in extra and dumped.get(name) == _as_json(extra[NEUTRAL_KEY]):
+            dumped.pop(name, None)
+    return dumped
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as ``model_dump(mode="json")`` would give it (tuples as lists, and so on)."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def parse_value(text: str) -> Any:
     """Turn a ``--set`` value into Python: JSON when it parses (numbers, true/false, null, lists),
     else the plain string. ``"128"`` -> 128, ``"[64,64]"`` -> [64, 64], ``"relu"`` -> "relu"."""
@@ -39,6 +86,30 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, ValueError):
         return text
+
+
+def split_top_level(text: str, keep_empty: bool = False) -> list[str]:
+    """Split on commas outside brackets, braces and quotes: ``"1,[64,64],x"`` -> ["1", "[64,64]", "x"].
+    Parts are stripped; empty ones are dropped unless ``keep_empty``."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current).strip())
+    return parts if keep_empty else [p for p in parts if p]
 
 
 def type_name(annotation: Any) -> str:

@@ -22,21 +22,24 @@ import pluggy
 from clbench import PROJECT_NAME, hookspecs
 from clbench.errors import UserError
 from clbench.interrupts import reraise_interrupt
-from clbench.registry import DuplicateComponentError, Registry
+from clbench.registry import REGISTRATION_HOOKS, DuplicateComponentError, Registry
 from clbench.text import printable
 
 ENTRY_POINT_GROUP = "clbench"
 DISABLE_ENV = "CLBENCH_DISABLE_PLUGINS"
 #: The core's own components (the shifting-linear benchmark) are registered like any plugin.
-CORE_PLUGINS = {"core": "clbench.benchmarks.shifting_linear"}
-
-REGISTRATION_HOOKS = {
-    "benchmarks": "clbench_register_benchmarks",
-    "models": "clbench_register_models",
-    "meta": "clbench_register_meta_learners",
-    "replay": "clbench_register_replay",
-    "strategies": "clbench_register_strategies",
-}
+CORE_PLUGINS = {"core": "clbench.streams.shifting_linear"}
+#: Plugins that cannot be disabled (as pytest's ``essential_plugins``): ``core`` and ``basic``
+#: provide the defaults every run starts from (the shifting-linear stream, the ``mlp`` model,
+#: meta-learner and replay ``none``) and the report's default baseline.
+ESSENTIAL_PLUGINS = ("core", "basic")
+#: Hooks whose implementations clbench calls one by one (:meth:`PluginHost.call_observers`,
+#: :meth:`PluginHost.collect`), so that one that raises is reported with its plugin's name while the
+#: others still run. A wrapper cannot wrap the others there: plugins that declare one are refused.
+ONE_BY_ONE_HOOKS = frozenset(
+    {"clbench_run_start", "clbench_task_start", "clbench_epoch_end", "clbench_task_end",
+     "clbench_evaluation_done", "clbench_run_end", "clbench_register_commands", "clbench_report_figures"}
+)  # fmt: skip
 
 
 @dataclass
@@ -51,6 +54,8 @@ class PluginInfo:
     status: str = "ok"  # ok | failed | disabled
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
+    #: An essential plugin (:data:`ESSENTIAL_PLUGINS`) cannot be disabled.
+    essential: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for ``--json``."""
@@ -89,6 +94,19 @@ class PluginHost:
     def hook(self) -> Any:
         """The pluggy hook relay."""
         return self.pm.hook
+
+    def has_observers(self, hook_name: str) -> bool:
+        """True when some plugin implements the lifecycle hook ``hook_name``."""
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    def add_observer(self, plugin: object, name: str) -> None:
+        """Register an in-process plugin object (a progress bar, a logger) for this host's runs;
+        its hook implementations are checked as an entry-point plugin's are."""
+        self.pm.register(plugin, name=name)
+        problem = _unsupported_impls(self.pm, plugin)
+        if problem:
+            self.pm.unregister(plugin)
+            raise ValueError(f"plugin {name!r}: {problem}")
 
     def plugin_versions(self) -> dict[str, str | None]:
         """Loaded plugin name -> version (of its distribution, when it has one)."""
@@ -132,13 +150,51 @@ class PluginHost:
             if info.name == name:
                 info.status, info.error = "failed", error
 
+    def collect(self, hook_name: str, notes: list[str], **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook that returns something (commands, report figures) on every plugin, one by
+        one, in pluggy's order; return ``(plugin name, result)`` pairs. A plugin that raises is
+        left out with a line in ``notes``; the others still answer."""
+        out = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            ok, result = self.collect_one(impl, notes, **kwargs)
+            if ok:
+                out.append((impl.plugin_name, result))
+        return out
+
+    def plugin_commands(self, notes: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """The Click commands each plugin adds (hook ``clbench_register_commands``), as
+        ``(plugin name, {command name: command})``: every plugin fills a group of its own, so that
+        the caller can refuse names that are taken. A plugin that raises gets a line in ``notes``."""
+        import click
+
+        out = []
+        for impl in reversed(self.pm.hook.clbench_register_commands.get_hookimpls()):
+            group = click.Group(name=impl.plugin_name)
+            ok, _ = self.collect_one(impl, notes, cli=group)
+            if ok:
+                out.append((impl.plugin_name, dict(group.commands)))
+        return out
+
+    def collect_one(self, impl: Any, notes: list[str], **kwargs: Any) -> tuple[bool, Any]:
+        """Call one hook implementation: ``(True, result)``, or ``(False, None)`` with a line in
+        ``notes`` when it raised."""
+        try:
+            return True, impl.function(**{k: kwargs[k] for k in impl.argnames})
+        except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
+            _contain(exc)
+            notes.append(f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: {_short_error(exc)}")
+            return False, None
+
     def call_observers(self, hook_name: str, errors: list[dict[str, str]], **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin, one by one; a raising plugin is reported, not fatal.
 
-        Each failure is appended to ``errors`` as ``{"plugin", "hook", "error"}`` and printed to stderr.
+        The order is pluggy's: ``tryfirst`` implementations first, ``trylast`` ones last, and
+        otherwise the plugin registered last first. Wrappers are refused when plugins load (an
+        observer cannot wrap the others). Each failure is appended to ``errors`` as
+        ``{"plugin", "hook", "error"}`` and printed to stderr.
         """
         caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in reversed(caller.get_hookimpls()):  # pluggy's call order (see above)
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
             except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
@@ -164,6 +220,14 @@ def make_plugin_host(
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     disabled = disabled_plugins(environ)
+    essential = sorted(disabled & set(ESSENTIAL_PLUGINS))
+    if essential:
+        raise UserError(
+            f"{DISABLE_ENV} names {', '.join(map(repr, essential))}: essential plugins provide the default "
+            f"components and cannot be disabled (essential: {', '.join(ESSENTIAL_PLUGINS)})"
+        )
+    for name in sorted(disabled):
+        pm.set_blocked(name)
     infos: list[PluginInfo] = []
 
     for name, module_name in CORE_PLUGINS.items():
@@ -185,7 +249,7 @@ def make_plugin_host(
                 distribution=dist.metadata["Name"] if dist is not None else None,
             )
             infos.append(info)
-            if ep.name in disabled:
+            if pm.is_blocked(ep.name):
                 info.status = "disabled"
                 continue
             try:
@@ -199,7 +263,7 @@ def make_plugin_host(
                     traceback.print_exc()
 
     for module_name in extra_plugins:
-        if module_name in disabled:
+        if pm.is_blocked(module_name):
             infos.append(PluginInfo(name=module_name, source="--plugin", module=module_name, status="disabled"))
             continue
         if pm.has_plugin(module_name):
@@ -218,11 +282,46 @@ def make_plugin_host(
         pm.register(obj, name=name)
         infos.append(PluginInfo(name=name, source="object", module=type(obj).__module__))
 
+    _check_hook_names(pm, infos)
     for info in infos:
+        info.essential = info.name in ESSENTIAL_PLUGINS
         plugin = pm.get_plugin(info.name)
         if plugin is not None:
             info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
     return PluginHost(pm, infos)
+
+
+def _unsupported_impls(pm: pluggy.PluginManager, plugin: object) -> str | None:
+    """Why ``plugin``'s hook implementations cannot be used (a wrapper on a lifecycle hook), or None."""
+    for caller in pm.get_hookcallers(plugin) or []:
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper) and caller.name in ONE_BY_ONE_HOOKS:
+                return f"{caller.name} is a wrapper; lifecycle hooks are observers: drop wrapper=True/hookwrapper=True"
+    return None
+
+
+def _check_hook_names(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+    """Fail every plugin that implements a hook clbench does not define (a misspelled name would
+    otherwise never be called: pluggy's ``check_pending``) or wraps a lifecycle hook. Such a
+    plugin is unregistered and shown as failed by ``clbench plugins``, as one that does not import."""
+    by_name = {info.name: info for info in infos}
+    while True:
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or str(exc.plugin)
+            pm.unregister(exc.plugin)
+            info = by_name.get(name)
+            if info is not None:
+                info.status, info.error = "failed", f"unknown hook: {printable(exc)}"
+    for name, plugin in pm.list_name_plugin():
+        problem = _unsupported_impls(pm, plugin)
+        if problem:
+            pm.unregister(plugin)
+            info = by_name.get(name)
+            if info is not None:
+                info.status, info.error = "failed", problem
 
 
 def _own_version() -> str:

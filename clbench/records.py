@@ -14,9 +14,12 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from clbench.errors import UserError
 from clbench.files import UnsafeFile, folder_lock, is_regular_file, read_text_safely, temp_name, write_text_atomic
@@ -28,6 +31,10 @@ SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "interrupted", "running")
 RUN_ID = re.compile(r"^[0-9a-f]{16}$")
 RUN_ID_PREFIX = re.compile(r"^[0-9a-f]{1,16}$")
+
+
+class MalformedRecord(ValueError):
+    """A record that :class:`RunRecord` refuses was about to be written (a bug in clbench or a plugin)."""
 
 
 def runs_dir(results: str | Path) -> Path:
@@ -81,50 +88,138 @@ def _is_matrix(value: Any) -> bool:
     return all(isinstance(row, list) and len(row) == len(value) and all(_is_number(x) for x in row) for row in value)
 
 
-def check_record(data: Any) -> str | None:
-    """Why ``data`` is not a usable record (one short phrase), or None when it is.
+#: Upgrades of older record layouts: ``MIGRATIONS[v]`` turns a version-``v`` record (a dict) into a
+#: version ``v + 1`` one. Version 1 is the first and current layout, so there is none yet; a change
+#: of layout bumps :data:`SCHEMA_VERSION` and adds its step here, and every reader gets it.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
-    Checked: a JSON object with a known ``schema_version``, a 16-hex ``run_id``, a known
-    ``status``, a ``config`` object and an integer seed; an ``ok`` record must also hold a square
-    accuracy matrix, ``init_accuracy`` of the same length, and metrics that are numbers or null.
-    """
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    for key in ("run_id", "status", "config"):
-        if key not in data:
-            return f"no {key!r} (not a clbench record, or a partial one)"
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a record of any known schema version) upgraded to :data:`SCHEMA_VERSION`."""
     version = data.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        return f"bad schema_version {version!r}"
-    if version > SCHEMA_VERSION:
-        return f"schema_version {version} is newer than this clbench reads ({SCHEMA_VERSION}); upgrade clbench"
-    if not isinstance(data["run_id"], str) or not RUN_ID.match(data["run_id"]):
-        return f"bad run_id {data['run_id']!r}"
-    status = data["status"]
-    if status not in STATUSES:
-        return f"unknown status {status!r}"
-    if not isinstance(data["config"], dict):
-        return "'config' is not an object"
-    seed = data.get("seed", data["config"].get("seed"))
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        return f"bad seed {seed!r}"
-    if status == "ok":
-        if not _is_matrix(data.get("accuracy_matrix")):
-            return "status ok but the accuracy matrix is missing or not square"
-        init = data.get("init_accuracy")
-        if not isinstance(init, list) or len(init) != len(data["accuracy_matrix"]) or not all(map(_is_number, init)):
-            return "status ok but init_accuracy is missing or does not match the matrix"
-        for name in ("metrics", "adapted_metrics"):
-            block = data.get(name)
-            if block is None and name == "adapted_metrics":
-                continue
-            if not isinstance(block, dict) or (name == "metrics" and not block):
-                return f"status ok but {name!r} is missing or empty"
-            for key, value in block.items():
-                if value is not None and not _is_number(value):
-                    return f"{name}.{key} is not a number"
-    elif data.get("error") is not None and not isinstance(data.get("error"), str):
-        return "'error' is not a string"
+    while isinstance(version, int) and not isinstance(version, bool) and version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](dict(data))
+        version = data["schema_version"] = version + 1
+    return data
+
+
+class RunRecord(BaseModel):
+    """The record of one run: what ``results/runs/<run_id>.json`` holds (schema version 1).
+
+    Every record is validated by this model when it is written and when it is read; the fields'
+    descriptions are the schema's documentation. Only ``ok`` records are complete: they hold a
+    square accuracy matrix R (row i: after training task i; column j: task j), the accuracies at
+    init, and the metrics. Keys a later clbench adds are kept as they are (``extra="allow"``).
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    schema_version: int = Field(description="layout version; records of versions 1..SCHEMA_VERSION are read")
+    run_id: str = Field(description="16 hex digits: the hash of the config's identity (clbench.config)")
+    status: Literal["ok", "failed", "interrupted", "running"] = Field(description="only ok is complete")
+    error: str | None = Field(None, description="why the run failed: 'Type: message' on one line")
+    traceback: str | None = Field(None, description="the failure's Python traceback")
+    config: dict[str, Any] = Field(description="the canonical config: every component, option and train setting")
+    seed: int = Field(description="the run seed (also config.seed)")
+    label: str | None = Field(None, description="the variant label of an experiment file, when it has one")
+    versions: dict[str, Any] = Field(default_factory=dict, description="clbench, torch, python and plugin versions")
+    accuracy_matrix: list[list[float | None]] = Field(
+        default_factory=list, description="R, T x T (fewer rows if unfinished; null: not measured)"
+    )
+    init_accuracy: list[float] = Field(default_factory=list, description="accuracy on each task before training (T)")
+    metrics: dict[str, float | None] = Field(default_factory=dict, description="metrics of R (clbench.metrics)")
+    metric_conventions: dict[str, str] = Field(default_factory=dict, description="how each metric is defined")
+    adapted_accuracy_matrix: list[list[float]] | None = Field(None, description="R after test-time adaptation")
+    adapted_init_accuracy: list[float] | None = Field(None, description="init accuracies after adaptation")
+    adapted_metrics: dict[str, float | None] | None = Field(None, description="metrics of the adapted R")
+    train_stats: list[Any] = Field(default_factory=list, description="per task, what the learner reported")
+    timings: dict[str, Any] = Field(default_factory=dict, description="seconds per phase; start_unix")
+    started_at: str | None = Field(None, description="UTC start time, ISO 8601, to the second")
+    duration_s: float | None = Field(None, description="wall time of the run in seconds")
+    runtime: dict[str, Any] = Field(default_factory=dict, description="threads, platform: what may differ by machine")
+    benchmark_info: dict[str, Any] = Field(default_factory=dict, description="facts the benchmark recorded")
+    extras: dict[str, Any] = Field(default_factory=dict, description="plugins' data, each under its own key")
+    hook_errors: list[Any] = Field(default_factory=list, description="lifecycle hooks that raised: plugin, hook, error")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        """The checks that say what is wrong in one short phrase, in the order a reader needs them."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for key in ("run_id", "status", "config"):
+            if key not in data:
+                raise ValueError(f"no {key!r} (not a clbench record, or a partial one)")
+        version = data.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"bad schema_version {version!r}")
+        if version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version} is newer than this clbench reads ({SCHEMA_VERSION}); upgrade clbench"
+            )
+        if not isinstance(data["run_id"], str) or not RUN_ID.match(data["run_id"]):
+            raise ValueError(f"bad run_id {data['run_id']!r}")
+        if data["status"] not in STATUSES:
+            raise ValueError(f"unknown status {data['status']!r}")
+        if not isinstance(data["config"], dict):
+            raise ValueError("'config' is not an object")
+        seed = data.get("seed", data["config"].get("seed"))
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"bad seed {seed!r}")
+        if data["status"] == "ok":
+            if not _is_matrix(data.get("accuracy_matrix")):
+                raise ValueError("status ok but the accuracy matrix is missing or not square")
+            init = data.get("init_accuracy")
+            if (
+                not isinstance(init, list)
+                or len(init) != len(data["accuracy_matrix"])
+                or not all(map(_is_number, init))
+            ):
+                raise ValueError("status ok but init_accuracy is missing or does not match the matrix")
+            for name in ("metrics", "adapted_metrics"):
+                block = data.get(name)
+                if block is None and name == "adapted_metrics":
+                    continue
+                if not isinstance(block, dict) or (name == "metrics" and not block):
+                    raise ValueError(f"status ok but {name!r} is missing or empty")
+                for key, value in block.items():
+                    if value is not None and not _is_number(value):
+                        raise ValueError(f"{name}.{key} is not a number")
+        elif data.get("error") is not None and not isinstance(data.get("error"), str):
+            raise ValueError("'error' is not a string")
+        return {**data, "seed": seed}
+
+    @field_validator(
+        "accuracy_matrix", "init_accuracy", "adapted_accuracy_matrix", "adapted_init_accuracy", mode="before"
+    )
+    @classmethod
+    def _ints_are_numbers(cls, value: Any) -> Any:
+        """Accuracies of 0 and 1 may be written as integers; read them as floats."""
+        if isinstance(value, list):
+            return [_as_floats(v) for v in value]
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON-ready data: the keys it was built with (defaults left out)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+def _as_floats(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_as_floats(v) for v in value]
+    return float(value) if _is_number(value) else value
+
+
+def check_record(data: Any) -> str | None:
+    """Why ``data`` is not a usable record (one short phrase), or None when :class:`RunRecord`
+    accepts it."""
+    try:
+        RunRecord.model_validate(migrate(data) if isinstance(data, dict) else data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in err["loc"])
+        return message if not where else f"{where}: {message}"
     return None
 
 
@@ -147,11 +242,11 @@ def load_record(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, "not a record: JSON nested too deeply"
     except ValueError as exc:
         return None, f"not valid JSON (partial file?): {exc}"
-    reason = check_record(data)
-    if reason is not None:
-        return None, reason
-    data.setdefault("seed", data["config"].get("seed"))
-    return data, None
+    try:
+        record = RunRecord.model_validate(migrate(data) if isinstance(data, dict) else data)
+    except ValidationError:
+        return None, check_record(data)
+    return record.to_dict() | {"seed": record.seed}, None
 
 
 def read_record(path: str | Path) -> dict[str, Any] | None:
@@ -179,6 +274,9 @@ def save_record(results: str | Path, record: dict[str, Any]) -> Saved:
     records folder, so concurrent writers (two identical runs, a run and a sweep) cannot interleave.
     """
     path = record_path(results, record["run_id"])
+    problem = check_record(strict_json(record))
+    if problem is not None:  # a bug in clbench or a plugin: never write what readers would refuse
+        raise MalformedRecord(f"not written: the record of {record.get('run_id')!r} is malformed ({problem})")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(record) + "\n"  # serialise before taking the lock or touching a file
     with folder_lock(path.parent):

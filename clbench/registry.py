@@ -11,24 +11,56 @@ from typing import Any
 from clbench.errors import UserError
 from clbench.options import NoOptions, Options
 
-#: Component kinds, in the order ``clbench list`` shows them, with the CLI's singular names.
-KINDS: dict[str, str] = {
-    "benchmarks": "benchmark",
-    "models": "model",
-    "meta": "meta-learner",
-    "replay": "replay",
-    "strategies": "strategy",
-}
 
-#: The config section (and ``--set`` prefix) that selects a component of each kind.
-SECTION_OF_KIND = {
-    "benchmarks": "benchmark",
-    "models": "model",
-    "meta": "meta",
-    "replay": "replay",
-    "strategies": "strategy",
-}
-KIND_OF_SECTION = {v: k for k, v in SECTION_OF_KIND.items()}
+@dataclass(frozen=True)
+class Kind:
+    """One kind of component, described once: everything else (the config sections, the CLI flags,
+    ``clbench list``, the registration hooks, the defaults) is derived from :data:`KIND_TABLE`.
+
+    ``plural`` names the kind in the registry and in ``clbench list KIND``; ``section`` is its config
+    section, ``--set`` prefix and CLI flag (``--model``); ``label`` is the singular used in messages;
+    ``hook`` is the registration hook that plugins implement; ``default`` is the component a run
+    uses when none is named (None: the kind is optional, as strategies are); ``factory`` names the
+    protocol in :mod:`clbench.components` that its factories follow; ``help`` is the flag's help.
+    """
+
+    plural: str
+    section: str
+    label: str
+    hook: str
+    default: str | None
+    factory: str
+    help: str
+
+
+#: Every component kind, in the order ``clbench list`` shows them and configs hold them.
+KIND_TABLE: tuple[Kind, ...] = (
+    Kind("benchmarks", "benchmark", "benchmark", "clbench_register_benchmarks", "shifting-linear",
+         "BenchmarkFactory", "Benchmark (stream of tasks)."),
+    Kind("models", "model", "model", "clbench_register_models", "mlp", "ModelFactory", "Model."),
+    Kind("meta", "meta", "meta-learner", "clbench_register_meta_learners", "none", "MetaLearnerFactory",
+         "Meta-learner (update rule)."),
+    Kind("replay", "replay", "replay", "clbench_register_replay", "none", "ReplayFactory", "Replay buffer."),
+    Kind("strategies", "strategy", "strategy", "clbench_register_strategies", None, "StrategyFactory",
+         "A whole learner with its own loop (e.g. joint); excludes --meta and --replay."),
+)  # fmt: skip
+
+#: Kind plural -> the singular used in messages (``"meta"`` -> ``"meta-learner"``).
+KINDS: dict[str, str] = {k.plural: k.label for k in KIND_TABLE}
+#: Kind plural -> config section; and back.
+SECTION_OF_KIND: dict[str, str] = {k.plural: k.section for k in KIND_TABLE}
+KIND_OF_SECTION: dict[str, str] = {k.section: k.plural for k in KIND_TABLE}
+#: Config sections that name a component, in table order.
+COMPONENT_SECTIONS: tuple[str, ...] = tuple(k.section for k in KIND_TABLE)
+#: Section -> the component a run uses when none is named (None: no component of that kind).
+DEFAULT_NAMES: dict[str, str | None] = {k.section: k.default for k in KIND_TABLE}
+#: Kind plural -> its registration hook.
+REGISTRATION_HOOKS: dict[str, str] = {k.plural: k.hook for k in KIND_TABLE}
+
+
+def kind_of_section(section: str) -> Kind:
+    """The :class:`Kind` whose config section is ``section``."""
+    return next(k for k in KIND_TABLE if k.section == section)
 
 
 class DuplicateComponentError(Exception):

@@ -16,14 +16,16 @@ from clbench.config import (
     COMPONENT_SECTIONS,
     MAX_SEED,
     SET_SECTIONS,
+    STRATEGY_EXCLUDES,
     ResolvedConfig,
     RunConfig,
     apply_dict,
     read_toml,
     resolve,
+    strategy_of,
 )
 from clbench.errors import UserError
-from clbench.options import parse_value
+from clbench.options import parse_value, split_top_level
 from clbench.registry import Registry
 
 EXPERIMENT_KEYS = ("name", "description", "seeds", "grid", "variants")
@@ -66,29 +68,6 @@ def parse_seeds(text: str | list[int] | int) -> list[int]:
     for first, last in spans:
         seeds.extend(range(first, last + 1))
     return list(dict.fromkeys(seeds))
-
-
-def split_top_level(text: str) -> list[str]:
-    """Split on commas outside brackets and quotes: ``"1,[64,64],x"`` -> ["1", "[64,64]", "x"]."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-    for ch in text:
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
 
 
 def parse_grid_option(assignment: str) -> tuple[str, list[Any]]:
@@ -155,9 +134,7 @@ class SweepSpec:
                     for key, value in zip(keys, point):
                         _apply_grid_value(config, key, value)
                     config.seed = seed
-                    if config.names.get("strategy"):
-                        config.names["meta"], config.names["replay"] = "none", "none"
-                        config.options["meta"], config.options["replay"] = {}, {}
+                    config.drop_unused()  # strategies crossed with replays: one strategy run each
                     resolved = resolve(config, registry)
                     if resolved.run_id not in seen:
                         seen[resolved.run_id] = resolved
@@ -168,14 +145,10 @@ class SweepSpec:
 
 def _apply_grid_value(config: RunConfig, key: str, value: Any) -> None:
     section, _, option = key.partition(".")
-    if not option:  # a component name
-        if section == "strategy" and value in (None, "none", ""):
-            config.names["strategy"] = None
-            config.options["strategy"] = {}
-        else:
-            if not isinstance(value, str):
-                raise UserError(f"bad grid value {value!r} for {section}: expected a component name")
-            config.set_name(section, value)
+    if not option:  # a component name ("none" for no strategy: see RunConfig.set_name)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"bad grid value {value!r} for {section}: expected a component name")
+        config.set_name(section, value if value is not None else "none")
         return
     if section == "train":
         config.train[option] = value
@@ -196,9 +169,10 @@ def spec_from_cli(
         if text:
             values: list[str | None] = list(split_top_level(text))
             if section == "strategy":
-                values = [None if v == "none" else v for v in values]
+                values = [strategy_of(v) for v in values]
             grid[section] = values
-    if "strategy" in grid and any(s in grid for s in ("meta", "replay")) and None not in grid["strategy"]:
+    excluded = [s for s in STRATEGY_EXCLUDES if s in grid]
+    if "strategy" in grid and excluded and None not in grid["strategy"]:
         grid["strategy"] = [None, *grid["strategy"]]  # --meta/--replay ask for composed runs too
     for assignment in grid_options:
         key, values = parse_grid_option(assignment)
@@ -264,7 +238,7 @@ def run_sweep(
     from clbench.executors import Job, Progress
     from clbench.executors import executor as get_executor
     from clbench.interrupts import interrupt_in
-    from clbench.records import check_writable, is_complete, record_path, save_record
+    from clbench.records import MalformedRecord, check_writable, is_complete, record_path, save_record
 
     summary = SweepSummary(planned=plan.run_ids)
     jobs = []
@@ -294,6 +268,8 @@ def run_sweep(
                     summary.not_written[run_id] = saved.note
             except OSError as exc:
                 summary.not_written[run_id] = f"could not write the record: {exc.strerror or exc}"
+            except MalformedRecord as exc:
+                summary.not_written[run_id] = str(exc)
             if record["status"] == "ok":
                 summary.ok.append(run_id)
             else:

@@ -7,12 +7,13 @@ loop is kept lean on purpose: on a CPU, tiny models are dominated by per-step ov
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from clbench.components import Learner, MetaLearner, ReplayBuffer, TaskStream
+from clbench.components import Learner, MetaLearner, ReplayBatch, ReplayBuffer, TaskStream
 from clbench.errors import NonFiniteLoss
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +47,52 @@ class EpochDecay:
         if self.every and self.epochs % self.every == 0:
             for group in self.optimizer.param_groups:
                 group["lr"] *= self.gamma
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """One epoch's mini-batches: a fresh permutation of ``range(n)`` drawn from ``generator``, cut
+    into index tensors of ``batch_size`` (the last may be shorter)."""
+    order = torch.randperm(n, generator=generator)  # [n]
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def pooled(
+    x: torch.Tensor, y: torch.Tensor, replay_batch: ReplayBatch | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The current batch ``x`` [n, ...], ``y`` [n] with the replay batch appended: ``x`` [n + m, ...],
+    ``y`` [n + m] and per-sample weights [n + m] (1 for current samples, the buffer's importance
+    weights for replayed ones), or None when every weight is 1."""
+    if replay_batch is None:
+        return x, y, None
+    xa, ya = torch.cat([x, replay_batch.x]), torch.cat([y, replay_batch.y])
+    if replay_batch.weight is None:
+        return xa, ya, None
+    return xa, ya, torch.cat([torch.ones(x.shape[0]), replay_batch.weight.float()])
+
+
+def weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``losses`` [n], weighted by ``weight`` [n] (importance weights) when given."""
+    if weight is None:
+        return losses.mean()
+    weight = weight.to(losses.dtype)
+    return (losses * weight).sum() / weight.sum()
+
+
+def clip_grads(model: torch.nn.Module, clip: float | None) -> None:
+    """Clip the gradient norm of ``model``'s parameters to ``clip`` (None: do nothing)."""
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+
+
+def optimizer_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float | None
+) -> None:
+    """One update: clear the gradients, backpropagate the scalar ``loss``, clip, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_grads(model, clip)
+    optimizer.step()
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -97,10 +144,8 @@ class ComposedLearner(Learner):
         self.model.train()
         epoch_losses = []
         for epoch in range(self.train.epochs):
-            order = torch.randperm(n, generator=g)
-            total, batches = 0.0, 0
-            for start in range(0, n, bs):
-                idx = order[start : start + bs]
+            total, count = 0.0, 0
+            for idx in batches(n, bs, g):
                 x, y = x_all[idx], y_all[idx]
                 rb = replay.sample(replay.batch_size, g) if draw and replay is not None and len(replay) > 0 else None
                 result = meta.step(x, y, task.id, replay, rb, g)
@@ -110,8 +155,8 @@ class ComposedLearner(Learner):
                     if epoch == 0:
                         replay.add(x, y, task.id, result.current_loss)
                 total += result.loss
-                batches += 1
-            epoch_losses.append(total / max(1, batches))
+                count += 1
+            epoch_losses.append(total / max(1, count))
             if not math.isfinite(epoch_losses[-1]):  # diverged: stop now rather than train on garbage
                 raise NonFiniteLoss(task_index, epoch, epoch_losses[-1])
             self.schedule.epoch_done()

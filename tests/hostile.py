@@ -12,18 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import tiny_flags
+
 #: The installed console script (what users run; ``python -m`` would put the current folder on sys.path).
 CLBENCH = str(Path(sys.executable).with_name("clbench"))
-SMALL = [
-    "--set",
-    "benchmark.n_tasks=2",
-    "--set",
-    "benchmark.train_size=64",
-    "--set",
-    "benchmark.test_size=32",
-    "--set",
-    "train.epochs=1",
-]
+SMALL = tiny_flags(2)
 
 
 def env_with(pythonpath: Path | None = None, **extra: str) -> dict[str, str]:

@@ -10,14 +10,17 @@ import math
 
 import pytest
 
-from clbench.config import RunConfig, resolve
-from clbench.harness import execute
+from clbench.components import BuildContext, Learner, MetaLearner, ReplayBuffer
+from clbench.config import RunConfig, TrainConfig, resolve
+from clbench.harness import RunContext, execute
 from clbench.plugins import make_plugin_host
+from clbench.registry import KIND_TABLE
+from tests.helpers import TINY
 
 HOST = make_plugin_host()
 REGISTRY = HOST.registry
-#: Options that make any benchmark tiny, applied where the benchmark has them.
-TINY_BENCHMARK = {"n_tasks": 2, "train_size": 48, "test_size": 24}
+#: The tiny run's benchmark options (tests/helpers.py), applied where a benchmark has them; 2 tasks.
+TINY_BENCHMARK = {k.split(".", 1)[1]: v for k, v in TINY.items() if k.startswith("benchmark.")} | {"n_tasks": 2}
 
 
 def _params(kind):
@@ -55,7 +58,7 @@ def run_ok(cfg: RunConfig) -> dict:
 def test_benchmark_builds_a_valid_stream(name):
     comp = REGISTRY.get("benchmarks", name)
     opts = comp.options(**{k: v for k, v in TINY_BENCHMARK.items() if k in comp.options.model_fields})
-    stream = comp.factory(opts, seed=0)
+    stream = comp.factory(opts, BuildContext(seed=0, train=TrainConfig()))
     assert len(stream.tasks) >= 1 and stream.n_classes >= 2
     for task in stream.tasks:
         assert tuple(task.train_x.shape[1:]) == tuple(stream.input_shape)
@@ -69,7 +72,7 @@ def test_model_trains_and_backpropagates(name):
     import torch
 
     comp = REGISTRY.get("models", name)
-    model = comp.factory(comp.options(), input_shape=(32,), n_classes=5, sequence_steps=8)
+    model = comp.factory(comp.options(), BuildContext.for_shapes((32,), 5, 8))
     x = torch.randn(4, 32)
     logits = model(x)
     assert logits.shape == (4, 5)
@@ -78,16 +81,44 @@ def test_model_trains_and_backpropagates(name):
     run_ok(tiny_config(model=name))
 
 
+def _build(kind: str, name: str):
+    """What a component's factory gives for the default tiny stream (the harness's build context)."""
+    import torch
+
+    comp = REGISTRY.get(kind, name)
+    stream = REGISTRY.get("benchmarks", "shifting-linear").factory(
+        REGISTRY.get("benchmarks", "shifting-linear").options(**TINY_BENCHMARK),
+        BuildContext(seed=0, train=TrainConfig()),
+    )
+    ctx = RunContext(config=resolve(tiny_config(), REGISTRY), run_id="contract", host=HOST, stream=stream)
+    ctx.generator = torch.Generator().manual_seed(0)
+    return comp.factory(comp.options(), ctx.build_context())
+
+
 @pytest.mark.parametrize("name", _params("meta"))
 def test_meta_learner_runs(name):
+    assert isinstance(_build("meta", name), MetaLearner)
     run_ok(tiny_config(meta=name))
 
 
 @pytest.mark.parametrize("name", _params("replay"))
 def test_replay_runs(name):
+    buffer = _build("replay", name)
+    assert buffer is None or (isinstance(buffer, ReplayBuffer) and len(buffer) == 0 and buffer.tasks() == [])
     run_ok(tiny_config(replay=name))
 
 
 @pytest.mark.parametrize("name", _params("strategies"))
 def test_strategy_runs(name):
+    assert isinstance(_build("strategies", name), Learner)
     run_ok(tiny_config(strategy=name))
+
+
+@pytest.mark.parametrize("kind", KIND_TABLE, ids=lambda k: k.plural)
+def test_every_kind_has_its_default_and_a_contract_test(kind):
+    """A new kind in the table needs a registered default (when it has one) and a test above."""
+    if kind.default is not None:
+        assert kind.default in REGISTRY.names(kind.plural)
+    assert kind.plural in {"benchmarks", "models", "meta", "replay", "strategies"}, (
+        f"add a contract test for {kind.plural}"
+    )

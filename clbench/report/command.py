@@ -190,8 +190,12 @@ def generate_report(
     figures: bool = True,
     warn: Callable[[str], None] | None = None,
     about: Sequence[str] = (),
+    plugins: Sequence[str] = (),
 ) -> Path:
     """Read ``results/runs/*.json``, write the report, and return its path.
+
+    Figures come from the core and from the installed plugins (and the modules in ``plugins``)
+    through the ``clbench_report_figures`` hook.
 
     ``warn`` receives one line per skipped file or oddity (default: stderr). User mistakes raise
     :class:`UserError`.
@@ -214,9 +218,10 @@ def generate_report(
 
     images = []
     if figures and fmt in ("md", "html"):
+        from clbench.plugins import make_plugin_host
         from clbench.report.figures import make_figures
 
-        images = make_figures(report)
+        images = make_figures(report, make_plugin_host(tuple(plugins)))
     if fmt == "md":
         from clbench.report.render import render_md
 
@@ -281,7 +286,10 @@ def generate_report(
     metavar="TEXT",
     help="A paragraph saying what the experiment is, shown first (repeatable; not in csv).",
 )
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import MODULE as a plugin (repeatable).")
+@click.pass_context
 def report_command(
+    ctx: click.Context,
     results: str,
     fmt: str | None,
     out: str | None,
@@ -291,6 +299,7 @@ def report_command(
     claim_group: str | None,
     no_figures: bool,
     about: tuple[str, ...],
+    plugins: tuple[str, ...],
 ) -> None:
     """Compare the runs in DIR (default: results): means with 95% intervals over seeds, tests
     against a baseline, claims, and figures. Prints the path written.
@@ -310,5 +319,6 @@ def report_command(
         claim_group=claim_group,
         figures=not no_figures,
         about=about,
+        plugins=tuple(ctx.find_root().params.get("plugins") or ()) + plugins,
     )
     click.echo(str(path))

@@ -15,13 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clbench.config import COMPONENT_SECTIONS, SET_SECTIONS
+from clbench.config import COMPONENT_SECTIONS, SET_SECTIONS, STRATEGY_EXCLUDES, strategy_of
 from clbench.errors import UserError
+from clbench.options import parse_value, split_top_level
+from clbench.registry import DEFAULT_NAMES
 
 SEP = " · "
 _MISSING = object()
-#: The default comparison row: what ``clbench run`` runs with no flags (model choice aside).
-DEFAULT_BASELINE = {"model": "mlp", "meta": "none", "replay": "none", "strategy": None}
+#: The default comparison row: what ``clbench run`` runs with no flags (benchmark aside). Its
+#: components come from the essential plugin ``basic`` (see clbench.plugins.ESSENTIAL_PLUGINS).
+DEFAULT_BASELINE = {s: DEFAULT_NAMES[s] for s in ("model", *STRATEGY_EXCLUDES, "strategy")}
 
 
 @dataclass
@@ -88,12 +91,12 @@ def _components(flat: dict[str, Any], vary: set[str]) -> list[str]:
     parts: list[str] = []
     if "benchmark" in vary:
         parts.append(str(flat.get("benchmark")))
-    if flat.get("strategy"):
+    if strategy_of(flat.get("strategy")):
         parts.append(f"strategy {flat['strategy']}")
         if "model" in vary:
             parts.append(str(flat.get("model")))
     else:
-        parts.append(SEP.join(str(flat.get(s)) for s in ("model", "meta", "replay")))
+        parts.append(SEP.join(str(flat.get(s)) for s in ("model", *STRATEGY_EXCLUDES)))
     return parts
 
 
@@ -188,35 +191,9 @@ def default_baseline(groups: list[Group]) -> Group:
     return candidates[0]
 
 
-def _parse(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _split_top(spec: str) -> list[str]:
-    """Split on commas outside brackets, braces and quotes (``a=[1,2],b=x`` -> two parts)."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, c in enumerate(spec):
-        if quote:
-            quote = "" if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c in "[{":
-            depth += 1
-        elif c in "]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(spec[start:i])
-            start = i + 1
-    parts.append(spec[start:])
-    return parts
-
-
 def _section_spec(spec: str) -> list[tuple[str, str]] | None:
     pairs = []
-    for part in _split_top(spec):
+    for part in split_top_level(spec, keep_empty=True):
         lhs, eq, rhs = part.partition("=")
         lhs, rhs = lhs.strip(), rhs.strip()
         if not eq or lhs.split(".", 1)[0] not in SET_SECTIONS or not rhs:
@@ -230,11 +207,11 @@ def _matches(g: Group, pairs: list[tuple[str, str]]) -> bool:
         if "." not in lhs:
             value = g.flat.get(lhs)
             if rhs.lower() in ("none", "null") and lhs == "strategy":
-                if value not in (None, "none"):
+                if strategy_of(value) is not None:
                     return False
             elif format_value(value) != rhs:
                 return False
-        elif lhs not in g.flat or format_value(g.flat[lhs]) != format_value(_parse(rhs)):
+        elif lhs not in g.flat or format_value(g.flat[lhs]) != format_value(parse_value(rhs)):
             return False
     return True
 

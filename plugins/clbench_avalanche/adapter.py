@@ -31,7 +31,7 @@ from avalanche.training.plugins import BiCPlugin, CoPEPlugin, EvaluationPlugin
 from avalanche.training.templates import SupervisedMetaLearningTemplate
 from torch import nn
 
-from clbench.components import Learner, TaskStream
+from clbench.components import BuildContext, Learner, TaskStream
 from clbench.errors import UserError
 from clbench.training import EpochDecay, build_optimizer
 from clbench_avalanche.crosscheck import CROSSCHECK_KEY, row_from_metrics, stream_metrics
@@ -50,6 +50,12 @@ def quiet() -> Iterator[None]:
         warnings.simplefilter("ignore")
         warnings.showwarning = lambda *args, **kwargs: None
         yield
+
+
+#: Salts of the seeds the adapter derives from the run seed (:func:`clbench.components.derive_seed`):
+#: Avalanche's global generators per task, and the order of online mini-batches per task and epoch.
+TASK_SALT_STRIDE = 7_919
+ONLINE_ORDER_SALT = 0x0_411E_0000
 
 
 def seed_all(seed: int) -> None:
@@ -176,7 +182,7 @@ def crosscheck_evaluator() -> EvaluationPlugin:
 class Kit:
     """What a spec's ``build`` gets: the model clbench built, the run's settings, and :meth:`make`."""
 
-    def __init__(self, context: Any, evaluator: EvaluationPlugin, strategy_name: str, epochs: int):
+    def __init__(self, context: BuildContext, evaluator: EvaluationPlugin, strategy_name: str, epochs: int):
         self.context, self.evaluator, self.strategy_name, self.epochs = context, evaluator, strategy_name, epochs
         self.train = context.train
         self.stream: TaskStream = context.stream
@@ -229,7 +235,7 @@ class Kit:
 class AvalancheLearner(Learner):
     """A clbench learner backed by an Avalanche strategy (see the module docstring)."""
 
-    def __init__(self, spec: Any, options: Any, context: Any):
+    def __init__(self, spec: Any, options: Any, context: BuildContext):
         self.spec, self.options, self.ctx = spec, options, context
         if options.crosscheck and spec.mode != "task":
             raise UserError(
@@ -257,7 +263,7 @@ class AvalancheLearner(Learner):
 
     def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:
         """Train the strategy on task ``task_index`` with Avalanche's loop; returns the epoch losses."""
-        seed_all(self.ctx.config.seed * 1_000_003 + 7_919 * (task_index + 1))
+        seed_all(self.ctx.derive_seed(TASK_SALT_STRIDE * (task_index + 1)))
         train_stream = self.benchmark.train_stream
         with quiet():
             if self.spec.mode == "joint":
@@ -268,9 +274,8 @@ class AvalancheLearner(Learner):
             elif self.spec.mode == "online":
                 losses = []
                 for epoch in range(self.ctx.train.epochs):
-                    online = split_online_stream(
-                        [train_stream[task_index]], self.ctx.train.batch_size, seed=task_index * 1_000 + epoch
-                    )
+                    order_seed = self.ctx.derive_seed(ONLINE_ORDER_SALT + task_index * 1_000 + epoch)
+                    online = split_online_stream([train_stream[task_index]], self.ctx.train.batch_size, seed=order_seed)
                     for sub in online:
                         self.strategy.train(sub, eval_streams=[])
                     epoch_losses = self.kit.settings.pop_losses()

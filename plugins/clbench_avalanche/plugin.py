@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from clbench import hookimpl
+from clbench.components import BuildContext
 from clbench_avalanche.crosscheck import CROSSCHECK_KEY, compare
 from clbench_avalanche.specs import SPECS, StrategySpec
 
@@ -18,11 +19,11 @@ PREFIX = "avalanche."
 INSTALL_HINT = "pip install 'clbench[avalanche]'"
 
 
-def build_strategy(spec: StrategySpec, options: Any, *, context: Any) -> Any:
+def build_strategy(spec: StrategySpec, options: Any, build: BuildContext) -> Any:
     """The factory of ``avalanche.<spec.name>``: a clbench learner running the Avalanche strategy."""
     from clbench_avalanche.adapter import AvalancheLearner
 
-    return AvalancheLearner(spec, options, context)
+    return AvalancheLearner(spec, options, build)
 
 
 @hookimpl

@@ -6,8 +6,16 @@ from typing import Any
 
 import torch
 
-from clbench.components import Learner, MetaLearner, ReplayBatch, ReplayBuffer, StepResult, TaskStream
-from clbench.training import EpochDecay, build_optimizer, per_sample_loss
+from clbench.components import BuildContext, Learner, MetaLearner, ReplayBatch, ReplayBuffer, StepResult, TaskStream
+from clbench.training import (
+    EpochDecay,
+    batches,
+    build_optimizer,
+    optimizer_step,
+    per_sample_loss,
+    pooled,
+    weighted_mean,
+)
 
 
 class PlainStep(MetaLearner):
@@ -27,25 +35,16 @@ class PlainStep(MetaLearner):
     ) -> StepResult:
         """Forward the concatenated batch [n + m, ...], backward the (weighted) mean loss, step."""
         n = x.shape[0]
-        if replay_batch is None:
-            losses = per_sample_loss(self.model(x), y)  # [n]
-            loss = losses.mean()
-        else:
-            xb = torch.cat([x, replay_batch.x])  # [n + m, ...]
-            yb = torch.cat([y, replay_batch.y])  # [n + m]
-            losses = per_sample_loss(self.model(xb), yb)
-            if replay_batch.weight is None:
-                loss = losses.mean()
-            else:
-                w = torch.cat([torch.ones(n, dtype=losses.dtype), replay_batch.weight.to(losses.dtype)])
-                loss = (losses * w).sum() / w.sum()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.train.clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.clip)
-        self.optimizer.step()
+        xb, yb, wb = pooled(x, y, replay_batch)  # [n + m, ...], [n + m], [n + m] or None
+        losses = per_sample_loss(self.model(xb), yb)
+        loss = weighted_mean(losses, wb)
+        optimizer_step(self.model, self.optimizer, loss, self.train.clip)
         detached = losses.detach()
         return StepResult(float(loss.detach()), detached[:n], detached[n:] if replay_batch is not None else None)
+
+
+#: Salt of the joint model's per-task initialisation seed (plus the task index).
+JOINT_INIT_SALT = 0x101_7000
 
 
 class JointLearner(Learner):
@@ -56,7 +55,7 @@ class JointLearner(Learner):
     task, then one model is trained on the whole stream; earlier rows of R are the untrained model.
     """
 
-    def __init__(self, context: Any, mode: str = "retrain"):
+    def __init__(self, context: BuildContext, mode: str = "retrain"):
         self.ctx, self.mode = context, mode
         self.train = context.train
         self.model = context.build_model()
@@ -65,28 +64,23 @@ class JointLearner(Learner):
         """Train a fresh model on tasks 0..task_index (or skip, in ``final`` mode before the end)."""
         if self.mode == "final" and task_index < len(stream.tasks) - 1:
             return {"skipped": True}
-        torch.manual_seed(self.ctx.config.seed * 100_003 + task_index)
+        torch.manual_seed(self.ctx.derive_seed(JOINT_INIT_SALT + task_index))  # a fresh init per task
         self.model = self.ctx.build_model()
         x_all = torch.cat([t.train_x for t in stream.tasks[: task_index + 1]])  # [N, ...]
         y_all = torch.cat([t.train_y for t in stream.tasks[: task_index + 1]])  # [N]
         optimizer = build_optimizer(self.model.parameters(), self.train)
         schedule = EpochDecay(optimizer, self.train)
         g, bs, n = self.ctx.generator, self.train.batch_size, x_all.shape[0]
+        assert g is not None
         self.model.train()
         losses = []
         for _ in range(self.train.epochs):
-            order = torch.randperm(n, generator=g)
-            total, batches = 0.0, 0
-            for start in range(0, n, bs):
-                idx = order[start : start + bs]
+            total, count = 0.0, 0
+            for idx in batches(n, bs, g):
                 loss = per_sample_loss(self.model(x_all[idx]), y_all[idx]).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.train.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train.clip)
-                optimizer.step()
-                total, batches = total + float(loss.detach()), batches + 1
-            losses.append(total / batches)
+                optimizer_step(self.model, optimizer, loss, self.train.clip)
+                total, count = total + float(loss.detach()), count + 1
+            losses.append(total / count)
             schedule.epoch_done()
         return {"loss": losses, "samples": n}
 

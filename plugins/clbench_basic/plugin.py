@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 from clbench.options import NoOptions
 
 
@@ -28,30 +29,30 @@ class JointOptions(Options):
     )
 
 
-def build_mlp(options: MLPOptions, *, input_shape: tuple[int, ...], n_classes: int, sequence_steps: int) -> Any:
+def build_mlp(options: MLPOptions, build: BuildContext) -> Any:
     """An MLP on flattened inputs: [n, *input_shape] -> logits [n, n_classes]."""
     from clbench_basic.models import MLP
 
-    return MLP(input_shape, n_classes, options.hidden_sizes, options.activation, options.dropout)
+    return MLP(build.input_shape, build.n_classes, options.hidden_sizes, options.activation, options.dropout)
 
 
-def build_none_meta(options: NoOptions) -> Any:
+def build_none_meta(options: NoOptions, build: BuildContext) -> Any:
     """The plain update: one optimiser step on the current batch plus the replay batch."""
     from clbench_basic.learners import PlainStep
 
     return PlainStep()
 
 
-def build_no_replay(options: NoOptions, *, input_shape: tuple[int, ...], train: Any) -> None:
+def build_no_replay(options: NoOptions, build: BuildContext) -> None:
     """No replay buffer."""
     return None
 
 
-def build_joint(options: JointOptions, *, context: Any) -> Any:
+def build_joint(options: JointOptions, build: BuildContext) -> Any:
     """The joint-training upper bound (see :class:`clbench_basic.learners.JointLearner`)."""
     from clbench_basic.learners import JointLearner
 
-    return JointLearner(context, mode=options.mode)
+    return JointLearner(build, mode=options.mode)
 
 
 @hookimpl

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 
 
 class DigitsOptions(Options):
@@ -49,29 +50,29 @@ class SplitOptions(DigitsOptions):
         return self
 
 
-def _seed(options: DigitsOptions, seed: int) -> int:
-    return options.seed if options.seed is not None else seed
+def _seed(options: DigitsOptions, build: BuildContext) -> int:
+    return options.seed if options.seed is not None else build.seed
 
 
-def build_permuted(options: PermutedOptions, *, seed: int) -> Any:
+def build_permuted(options: PermutedOptions, build: BuildContext) -> Any:
     """``permuted-digits``: every task a fixed pixel permutation of the same images."""
     from clbench_digits.streams import permuted
 
-    return permuted(options.n_tasks, _seed(options, seed), options.test_fraction, options.identity_first)
+    return permuted(options.n_tasks, _seed(options, build), options.test_fraction, options.identity_first)
 
 
-def build_rotated(options: RotatedOptions, *, seed: int) -> Any:
+def build_rotated(options: RotatedOptions, build: BuildContext) -> Any:
     """``rotated-digits``: every task the same images rotated by its own angle (bilinear)."""
     from clbench_digits.streams import rotated
 
-    return rotated(options.n_tasks, _seed(options, seed), options.test_fraction, options.angle_min, options.angle_max)
+    return rotated(options.n_tasks, _seed(options, build), options.test_fraction, options.angle_min, options.angle_max)
 
 
-def build_split(options: SplitOptions, *, seed: int) -> Any:
+def build_split(options: SplitOptions, build: BuildContext) -> Any:
     """``split-digits``: class-incremental, disjoint groups of classes, one 10-way head."""
     from clbench_digits.streams import split
 
-    return split(options.n_tasks, _seed(options, seed), options.test_fraction, options.shuffle_classes)
+    return split(options.n_tasks, _seed(options, build), options.test_fraction, options.shuffle_classes)
 
 
 @hookimpl

@@ -14,11 +14,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from clbench.components import Task, TaskStream
+from clbench.components import Task, TaskStream, derive_seed
 
 SIDE = 8
 N_PIXELS = SIDE * SIDE
 N_CLASSES = 10
+#: Salts of the stream's derived seeds (see :func:`clbench.components.derive_seed`).
+PERMUTATION_SALT, CLASS_ORDER_SALT = 101, 7
 
 
 @lru_cache(maxsize=1)
@@ -91,7 +93,7 @@ def permuted(n_tasks: int, seed: int, test_fraction: float, identity_first: bool
     """Each task applies one fixed pixel permutation (drawn from ``seed``) to every image; task 0 is
     the identity when ``identity_first``."""
     xtr, ytr, xte, yte = _base(seed, test_fraction)
-    g = torch.Generator().manual_seed(seed * 1_000_003 + 101)
+    g = torch.Generator().manual_seed(derive_seed(seed, PERMUTATION_SALT))
     tasks = []
     for t in range(n_tasks):
         perm = torch.arange(N_PIXELS) if t == 0 and identity_first else torch.randperm(N_PIXELS, generator=g)  # [64]
@@ -124,7 +126,7 @@ def split(n_tasks: int, seed: int, test_fraction: float, shuffle_classes: bool) 
     xtr, ytr, xte, yte = _base(seed, test_fraction)
     order = list(range(N_CLASSES))
     if shuffle_classes:
-        order = np.random.default_rng(seed + 7).permutation(N_CLASSES).tolist()
+        order = np.random.default_rng(derive_seed(seed, CLASS_ORDER_SALT)).permutation(N_CLASSES).tolist()
     k = N_CLASSES // n_tasks
     tasks, groups = [], []
     for t in range(n_tasks):

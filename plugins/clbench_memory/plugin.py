@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 
 _STEPS = Field(None, ge=1, description="steps a sample is read in; null = the benchmark's sequence_steps")
 _CLIP = Field(20.0, gt=0, description="clamp controller output and logits to [-clip, clip]; null = no clipping")
@@ -23,31 +24,29 @@ _TRACE = Field(
 EVAL_BATCH_SIZE = {"dnc": 64, "ntm": 128, "lstm": 64, "transformer": None}
 
 
-class DNCOptions(Options):
-    """Options of the Differentiable Neural Computer (defaults as in issue 4)."""
+class _MemoryOptions(Options):
+    """Options the two memory-augmented networks share (DNC defaults)."""
 
     memory_slots: int = Field(128, ge=1, description="memory rows N")
     word_size: int = Field(64, ge=1, description="memory word width W")
     read_heads: int = Field(4, ge=1, description="read heads R")
-    write_heads: int = Field(1, ge=1, description="write heads (the paper uses 1)")
+    write_heads: int = Field(1, ge=1, description="write heads (the DNC paper uses 1)")
     hidden_size: int = Field(64, ge=1, description="LSTM controller units")
     clip: float | None = _CLIP
     steps: int | None = _STEPS
     trace_samples: int = _TRACE
 
 
-class NTMOptions(Options):
+class DNCOptions(_MemoryOptions):
+    """Options of the Differentiable Neural Computer (defaults: the article's 128 x 64 memory)."""
+
+
+class NTMOptions(_MemoryOptions):
     """Options of the Neural Turing Machine (controller sized for a parameter count near the DNC's)."""
 
-    memory_slots: int = Field(128, ge=1, description="memory rows N")
-    word_size: int = Field(64, ge=1, description="memory word width W")
-    read_heads: int = Field(1, ge=1, description="read heads")
-    write_heads: int = Field(1, ge=1, description="write heads")
+    read_heads: int = Field(1, ge=1, description="read heads R")
     hidden_size: int = Field(112, ge=1, description="LSTM controller units")
     shift_range: int = Field(1, ge=0, description="location shifts run over -shift_range..shift_range")
-    clip: float | None = _CLIP
-    steps: int | None = _STEPS
-    trace_samples: int = _TRACE
 
 
 class LSTMOptions(Options):
@@ -103,89 +102,63 @@ def clbench_register_models(register: Any) -> None:
     )
 
 
-def _wrap(name: str, core_factory, steps: int | None, input_shape: tuple[int, ...], sequence_steps: int):
-    """Build ``core_factory(features_per_step)`` inside a :class:`SequenceClassifier`."""
+def _wrap(name: str, core_factory: Any, options: Any, build: BuildContext) -> Any:
+    """Build ``core_factory(features_per_step)`` inside a :class:`SequenceClassifier` reading a
+    sample [*build.input_shape] in ``options.steps`` steps (default: the stream's)."""
     from clbench_memory.sequence import SequenceClassifier, step_features
 
-    n_steps = steps if steps is not None else sequence_steps
-    core = core_factory(step_features(input_shape, n_steps))
-    return SequenceClassifier(core, input_shape, n_steps, eval_batch_size=EVAL_BATCH_SIZE[name])
+    n_steps = options.steps if options.steps is not None else build.sequence_steps
+    core = core_factory(step_features(build.input_shape, n_steps))
+    return SequenceClassifier(
+        core,
+        build.input_shape,
+        n_steps,
+        eval_batch_size=EVAL_BATCH_SIZE[name],
+        samples_to_trace=getattr(options, "trace_samples", 0),
+    )
 
 
-def build_dnc(options: DNCOptions, *, input_shape: tuple[int, ...], n_classes: int, sequence_steps: int):
+#: Options that configure the wrapper, not the core model; and options the core names differently.
+_WRAPPER_OPTIONS = {"steps", "trace_samples"}
+_CORE_NAMES = {"clip": "clip_value"}
+
+
+def core_kwargs(options: Options) -> dict[str, Any]:
+    """The keyword arguments of a core model (DNC, NTM, LSTM, transformer) from its options: every
+    option but the wrapper's, under the core's parameter names."""
+    dumped = options.model_dump(exclude=_WRAPPER_OPTIONS)
+    return {_CORE_NAMES.get(k, k): v for k, v in dumped.items()}
+
+
+def build_dnc(options: DNCOptions, build: BuildContext) -> Any:
     """DNC classifier: x [batch, *input_shape] -> logits [batch, n_classes]."""
     from clbench_memory.dnc import DNC
 
-    o = options
     return _wrap(
-        "dnc",
-        lambda features: DNC(
-            input_size=features,
-            output_size=n_classes,
-            memory_slots=o.memory_slots,
-            word_size=o.word_size,
-            read_heads=o.read_heads,
-            write_heads=o.write_heads,
-            hidden_size=o.hidden_size,
-            clip_value=o.clip,
-        ),
-        o.steps,
-        input_shape,
-        sequence_steps,
+        "dnc", lambda f: DNC(input_size=f, output_size=build.n_classes, **core_kwargs(options)), options, build
     )
 
 
-def build_ntm(options: NTMOptions, *, input_shape: tuple[int, ...], n_classes: int, sequence_steps: int):
+def build_ntm(options: NTMOptions, build: BuildContext) -> Any:
     """NTM classifier: x [batch, *input_shape] -> logits [batch, n_classes]."""
     from clbench_memory.ntm import NTM
 
-    o = options
     return _wrap(
-        "ntm",
-        lambda features: NTM(
-            input_size=features,
-            output_size=n_classes,
-            memory_slots=o.memory_slots,
-            word_size=o.word_size,
-            read_heads=o.read_heads,
-            write_heads=o.write_heads,
-            hidden_size=o.hidden_size,
-            shift_range=o.shift_range,
-            clip_value=o.clip,
-        ),
-        o.steps,
-        input_shape,
-        sequence_steps,
+        "ntm", lambda f: NTM(input_size=f, output_size=build.n_classes, **core_kwargs(options)), options, build
     )
 
 
-def build_lstm(options: LSTMOptions, *, input_shape: tuple[int, ...], n_classes: int, sequence_steps: int):
+def build_lstm(options: LSTMOptions, build: BuildContext) -> Any:
     """LSTM classifier: x [batch, *input_shape] -> logits [batch, n_classes]."""
     from clbench_memory.baselines import LSTMSequence
 
-    o = options
-    return _wrap(
-        "lstm",
-        lambda features: LSTMSequence(features, n_classes, hidden_size=o.hidden_size, layers=o.layers),
-        o.steps,
-        input_shape,
-        sequence_steps,
-    )
+    return _wrap("lstm", lambda f: LSTMSequence(f, build.n_classes, **core_kwargs(options)), options, build)
 
 
-def build_transformer(
-    options: TransformerOptions, *, input_shape: tuple[int, ...], n_classes: int, sequence_steps: int
-):
+def build_transformer(options: TransformerOptions, build: BuildContext) -> Any:
     """Transformer classifier: x [batch, *input_shape] -> logits [batch, n_classes]."""
     from clbench_memory.baselines import TransformerSequence
 
-    o = options
     return _wrap(
-        "transformer",
-        lambda features: TransformerSequence(
-            features, n_classes, d_model=o.d_model, heads=o.heads, layers=o.layers, ff_size=o.ff_size
-        ),
-        o.steps,
-        input_shape,
-        sequence_steps,
+        "transformer", lambda f: TransformerSequence(f, build.n_classes, **core_kwargs(options)), options, build
     )

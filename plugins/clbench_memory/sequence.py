@@ -26,11 +26,21 @@ class SequenceClassifier(nn.Module):
     every call, so each sample is classified on its own.
     """
 
-    def __init__(self, core: nn.Module, input_shape: tuple[int, ...], steps: int, eval_batch_size: int | None = None):
+    def __init__(
+        self,
+        core: nn.Module,
+        input_shape: tuple[int, ...],
+        steps: int,
+        eval_batch_size: int | None = None,
+        samples_to_trace: int = 0,
+    ):
         """``core`` must take ``step_features(input_shape, steps)`` features per step.
 
         ``eval_batch_size``: the batch size this model evaluates fastest in, read by clbench's
-        harness when ``train.eval_batch_size`` is not set (None: no preference).
+        harness when ``train.eval_batch_size`` is not set (None: no preference; the model is a
+        :class:`clbench.components.PrefersEvalBatchSize`). ``samples_to_trace``: test samples per
+        task whose memory traces a lifecycle plugin may record (the model is a
+        :class:`clbench.components.Traceable`; 0 = none).
         """
         super().__init__()
         self.core = core
@@ -38,6 +48,7 @@ class SequenceClassifier(nn.Module):
         self.steps = int(steps)
         self.features = step_features(self.input_shape, self.steps)
         self.eval_batch_size = eval_batch_size
+        self.samples_to_trace = int(samples_to_trace)
 
     def extra_repr(self) -> str:
         """Shapes for ``print(model)``."""

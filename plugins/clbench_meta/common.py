@@ -9,20 +9,9 @@ import torch
 
 from clbench.components import MetaLearner, ReplayBuffer, Task
 from clbench.errors import UserError
+from clbench.training import clip_grads, weighted_mean
 
-
-def weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``losses`` [n], weighted by ``weight`` [n] (importance weights) when given."""
-    if weight is None:
-        return losses.mean()
-    weight = weight.to(losses.dtype)
-    return (losses * weight).sum() / weight.sum()
-
-
-def clip_grads(model: torch.nn.Module, clip: float | None) -> None:
-    """Clip the gradient norm of ``model``'s parameters to ``clip`` (None: do nothing)."""
-    if clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+__all__ = ["MetaBase", "clip_grads", "support_size", "weighted_mean"]
 
 
 def support_size(n: int, fraction: float) -> int:

@@ -91,21 +91,20 @@ class MAML(MetaBase):
         xs, ys, ws, slots = [x], [y], [None], [None]
         if replay is None or self.meta_batch == 1 or len(replay) == 0:
             return x.unsqueeze(0), y.unsqueeze(0), None, slots
-        if replay is not None and self.meta_batch > 1 and len(replay) > 0:
-            others = [t for t in replay.tasks() if t != task]
-            if others:
-                chosen = torch.randperm(len(others), generator=generator)[: self.meta_batch - 1].tolist()
-                for i in sorted(chosen):
-                    batch = replay.sample(n, generator, task=others[i])
-                    if batch is None or len(batch) == 0:
-                        continue
-                    take = torch.arange(len(batch))
-                    if len(batch) < n:  # top up a task that holds fewer than n samples
-                        take = torch.cat([take, torch.randint(len(batch), (n - len(batch),), generator=generator)])
-                    xs.append(batch.x[take])
-                    ys.append(batch.y[take])
-                    ws.append(None if batch.weight is None else batch.weight[take])
-                    slots.append(batch.index[take])
+        others = [t for t in replay.tasks() if t != task]
+        if others:
+            chosen = torch.randperm(len(others), generator=generator)[: self.meta_batch - 1].tolist()
+            for i in sorted(chosen):
+                batch = replay.sample(n, generator, task=others[i])
+                if batch is None or len(batch) == 0:
+                    continue
+                take = torch.arange(len(batch))
+                if len(batch) < n:  # top up a task that holds fewer than n samples
+                    take = torch.cat([take, torch.randint(len(batch), (n - len(batch),), generator=generator)])
+                xs.append(batch.x[take])
+                ys.append(batch.y[take])
+                ws.append(None if batch.weight is None else batch.weight[take])
+                slots.append(batch.index[take])
         weights = None
         if any(w is not None for w in ws):
             weights = torch.stack([torch.ones(n) if w is None else w.float() for w in ws])

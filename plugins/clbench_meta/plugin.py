@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 
 
 class EvalAdaptOptions(Options):
@@ -66,21 +67,21 @@ class ReptileOptions(EvalAdaptOptions, _ReptileCore):
     mode reptile only, the ``mer_*`` options in mode mer only (a canonical config names them all)."""
 
 
-def build_maml(options: MAMLOptions) -> Any:
+def build_maml(options: MAMLOptions, build: BuildContext) -> Any:
     """Second-order MAML over a meta-batch of tasks."""
     from clbench_meta.maml import MAML
 
     return MAML(first_order=False, **options.model_dump())
 
 
-def build_fomaml(options: MAMLOptions) -> Any:
+def build_fomaml(options: MAMLOptions, build: BuildContext) -> Any:
     """First-order MAML over a meta-batch of tasks."""
     from clbench_meta.maml import MAML
 
     return MAML(first_order=True, **options.model_dump())
 
 
-def build_reptile(options: ReptileOptions) -> Any:
+def build_reptile(options: ReptileOptions, build: BuildContext) -> Any:
     """Reptile (or MER) over the current and replay batches."""
     from clbench_meta.reptile import Reptile
 

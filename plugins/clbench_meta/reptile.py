@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from clbench.components import ReplayBatch, ReplayBuffer, StepResult
-from clbench.training import build_optimizer, per_sample_loss
-from clbench_meta.common import MetaBase, clip_grads, weighted_mean
+from clbench.training import build_optimizer, optimizer_step, per_sample_loss, pooled, weighted_mean
+from clbench_meta.common import MetaBase
 
 
 class Reptile(MetaBase):
@@ -78,10 +78,7 @@ class Reptile(MetaBase):
     def _inner_step(self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None) -> torch.Tensor:
         """One step of the bound optimiser on ``xb`` [k, ...]; returns per-sample losses [k] (detached)."""
         losses = per_sample_loss(self.model(xb), yb)  # [k]
-        self.optimizer.zero_grad(set_to_none=True)
-        weighted_mean(losses, wb).backward()
-        clip_grads(self.model, self.train.clip)
-        self.optimizer.step()
+        optimizer_step(self.model, self.optimizer, weighted_mean(losses, wb), self.train.clip)
         return losses.detach()
 
     def step(
@@ -95,13 +92,7 @@ class Reptile(MetaBase):
     ) -> StepResult:
         """Inner steps on the pooled current + replay batch, then the Reptile / MER interpolation."""
         n = x.shape[0]
-        if replay_batch is not None:
-            xa, ya = torch.cat([x, replay_batch.x]), torch.cat([y, replay_batch.y])  # [n + m, ...], [n + m]
-            wa = None
-            if replay_batch.weight is not None:
-                wa = torch.cat([torch.ones(n), replay_batch.weight.float()])
-        else:
-            xa, ya, wa = x, y, None
+        xa, ya, wa = pooled(x, y, replay_batch)  # [n + m, ...], [n + m], [n + m] or None
         losses = torch.empty(xa.shape[0])  # [n + m], filled batch by batch
         start = self._snapshot()
         for idx in self.inner_batches(x, y, replay_batch, generator):

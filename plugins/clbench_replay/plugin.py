@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 
 #: Mixed into derived seeds so that a buffer's stream differs from the model's init stream.
 SEED_SALT = 0x5EED_B0FF
@@ -37,49 +38,41 @@ class PrioritizedOptions(ReplayOptions):
     )
 
 
-def buffer_seed(options: ReplayOptions) -> int:
-    """The buffer's seed: the ``seed`` option, else derived from the run seed.
-
-    The harness seeds torch's global generator with the run seed before building components, so
-    ``torch.initial_seed()`` is the run seed; reading it consumes no random numbers.
-    """
-    if options.seed is not None:
-        return int(options.seed)
-    import torch
-
-    return (int(torch.initial_seed()) * 1_000_003 + SEED_SALT) % (2**63)
+def buffer_seed(options: ReplayOptions, build: BuildContext) -> int:
+    """The buffer's seed: the ``seed`` option, else derived from the run seed."""
+    return int(options.seed) if options.seed is not None else build.derive_seed(SEED_SALT)
 
 
-def _common(options: ReplayOptions, input_shape: tuple[int, ...], train: Any) -> dict[str, Any]:
-    batch_size = options.batch_size if options.batch_size is not None else int(train.batch_size)
+def _common(options: ReplayOptions, build: BuildContext) -> dict[str, Any]:
+    batch_size = options.batch_size if options.batch_size is not None else int(build.train.batch_size)
     return {
         "capacity": options.capacity,
         "batch_size": batch_size,
-        "input_shape": tuple(input_shape),
-        "seed": buffer_seed(options),
+        "input_shape": build.input_shape,
+        "seed": buffer_seed(options, build),
     }
 
 
-def build_fifo(options: ReplayOptions, *, input_shape: tuple[int, ...], train: Any) -> Any:
+def build_fifo(options: ReplayOptions, build: BuildContext) -> Any:
     """A circular queue of the newest ``capacity`` samples."""
     from clbench_replay.buffers import FIFOBuffer
 
-    return FIFOBuffer(**_common(options, input_shape, train))
+    return FIFOBuffer(**_common(options, build))
 
 
-def build_reservoir(options: ReplayOptions, *, input_shape: tuple[int, ...], train: Any) -> Any:
+def build_reservoir(options: ReplayOptions, build: BuildContext) -> Any:
     """A reservoir: a uniform sample of the whole stream."""
     from clbench_replay.buffers import ReservoirBuffer
 
-    return ReservoirBuffer(**_common(options, input_shape, train))
+    return ReservoirBuffer(**_common(options, build))
 
 
-def build_prioritized(options: PrioritizedOptions, *, input_shape: tuple[int, ...], train: Any) -> Any:
+def build_prioritized(options: PrioritizedOptions, build: BuildContext) -> Any:
     """Prioritized replay with importance weights."""
     from clbench_replay.buffers import PrioritizedBuffer
 
     return PrioritizedBuffer(
-        **_common(options, input_shape, train),
+        **_common(options, build),
         alpha=options.alpha,
         beta=options.beta,
         eps=options.eps,
@@ -87,11 +80,11 @@ def build_prioritized(options: PrioritizedOptions, *, input_shape: tuple[int, ..
     )
 
 
-def build_class_balanced(options: ReplayOptions, *, input_shape: tuple[int, ...], train: Any) -> Any:
+def build_class_balanced(options: ReplayOptions, build: BuildContext) -> Any:
     """Class-balanced reservoir sampling."""
     from clbench_replay.buffers import ClassBalancedBuffer
 
-    return ClassBalancedBuffer(**_common(options, input_shape, train))
+    return ClassBalancedBuffer(**_common(options, build))
 
 
 @hookimpl

@@ -1,13 +1,14 @@
-"""Memory traces as a lifecycle-hook plugin.
+"""Memory traces: a lifecycle-hook plugin, its ``clbench traces`` command and its report figure.
 
-When the run's model options have ``trace_samples > 0`` (the ``dnc`` and ``ntm`` models do) and the
-model has a ``trace(x)`` method, this plugin runs the first ``trace_samples`` test samples of every
+When the run's model is :class:`clbench.components.Traceable` and asks for traces
+(``samples_to_trace > 0``: the ``dnc`` and ``ntm`` models with ``--set model.trace_samples=N``), this plugin runs that many test samples of every
 task through it after the last task and stores, per task, the read and write weightings and the
 usage averaged over samples and heads, as slots x steps lists, in ``extras["memory_traces"]``:
 
     {"after_task": T-1, "samples": n, "tasks": {"0": {"read": [[...]], "write": [[...]], "usage": [[...]]}, ...}}
 
-``clbench traces RUN_ID`` and ``clbench report`` draw them as heatmaps.
+``clbench traces RUN_ID`` (:mod:`clbench_traces.command`) and ``clbench report``
+(:mod:`clbench_traces.figures`) draw them as heatmaps; both come from this plugin's hooks.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from clbench import hookimpl
-
-KEY = "memory_traces"
+from clbench.components import Traceable
+from clbench_traces.figures import KEY
 
 
 def _slots_by_steps(weights: Any) -> list[list[float]]:
@@ -27,18 +28,14 @@ def _slots_by_steps(weights: Any) -> list[list[float]]:
     return [[round(float(v), 5) for v in row] for row in w.mean(dim=0).T]  # [N, T]
 
 
-def _model_of(learner: Any) -> Any:
-    return getattr(learner, "model", None)
-
-
 @hookimpl
 def clbench_run_end(context: Any, record: dict[str, Any]) -> None:
-    """After a successful run, trace a few test samples of every task."""
-    opts = context.config.options.get("model")
-    n = int(getattr(opts, "trace_samples", 0) or 0)
-    model = _model_of(context.learner)
-    if n <= 0 or record.get("status") != "ok" or model is None or not hasattr(model, "trace"):
+    """After a successful run, trace a few test samples of every task, when the model is
+    :class:`~clbench.components.Traceable` and asks for it (``samples_to_trace > 0``)."""
+    model = context.learner.model if context.learner is not None else None
+    if record.get("status") != "ok" or not isinstance(model, Traceable) or model.samples_to_trace <= 0:
         return
+    n = int(model.samples_to_trace)
     import torch
 
     model.eval()
@@ -52,3 +49,19 @@ def clbench_run_end(context: Any, record: dict[str, Any]) -> None:
                     entry[name] = _slots_by_steps(trace[key])
             tasks[str(index)] = entry
     context.extras[KEY] = {"after_task": len(context.stream.tasks) - 1, "samples": n, "tasks": tasks}
+
+
+@hookimpl
+def clbench_register_commands(cli: Any) -> None:
+    """Add ``clbench traces``."""
+    from clbench_traces.command import traces_command
+
+    cli.add_command(traces_command)
+
+
+@hookimpl
+def clbench_report_figures(report: Any) -> list[Any]:
+    """One memory-trace figure per report group with a traced run."""
+    from clbench_traces.figures import report_figures
+
+    return report_figures(report)

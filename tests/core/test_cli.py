@@ -5,9 +5,13 @@ import shutil
 import sys
 
 import pytest
-import tomllib
 
-from tests.conftest import EXAMPLE_PLUGIN, SMALL, run_cli
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the backport clbench depends on there
+    import tomli as tomllib
+
+from tests.helpers import EXAMPLE_PLUGIN, SMALL, run_cli
 
 
 def _one_line_error(proc, *fragments):
@@ -133,7 +137,7 @@ def test_a_failing_run_exits_1_and_records_the_reason(cli, tmp_path):
     plugin = tmp_path / "nan_plugin.py"
     plugin.write_text(
         "from clbench import hookimpl\n"
-        "def build(options, *, input_shape, n_classes, sequence_steps):\n"
+        "def build(options, ctx):\n"
         "    import torch\n"
         "    class M(torch.nn.Module):\n"
         "        def __init__(self):\n"

@@ -9,9 +9,9 @@ from clbench.config import RunConfig, resolve
 from clbench.harness import execute
 from clbench.plugins import make_plugin_host
 from clbench.records import read_record, record_path, write_atomic
-from tests.conftest import complete_record
+from tests.helpers import complete_record, tiny_assignments
 
-SMALL = ["benchmark.n_tasks=3", "benchmark.train_size=96", "benchmark.test_size=64", "train.epochs=1"]
+SMALL = tiny_assignments()
 
 
 def small_config(seed=0, *extra):
@@ -146,7 +146,8 @@ def test_unserialisable_extras_are_dropped_not_fatal(tmp_path):
 class ExplodingModelPlugin:
     @hookimpl
     def clbench_register_models(self, register):
-        def build(options, *, input_shape, n_classes, sequence_steps):
+        def build(options, ctx):
+            input_shape, n_classes = ctx.input_shape, ctx.n_classes
             import torch
 
             class Exploding(torch.nn.Module):

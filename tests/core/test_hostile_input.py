@@ -17,7 +17,7 @@ import unicodedata
 import pytest
 
 from clbench.records import is_complete, load_record
-from tests.conftest import complete_record
+from tests.helpers import complete_record
 from tests.hostile import SMALL, assert_one_line_error, clb, snapshot
 
 # --- command-line values: one line, exit 2, nothing written ------------------------------------------

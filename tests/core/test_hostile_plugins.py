@@ -166,9 +166,9 @@ MODEL = """
         def forward(self, x):
             {forward}
 
-    def build(options, input_shape, n_classes, sequence_steps=None):
+    def build(options, ctx):
         {build}
-        return Net(input_shape[0], n_classes)
+        return Net(ctx.input_shape[0], ctx.n_classes)
 
     @hookimpl
     def clbench_register_models(register):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clbench.records import is_complete
-from tests.conftest import complete_record
+from tests.helpers import complete_record
 from tests.hostile import (
     CLBENCH,
     SMALL,

@@ -14,10 +14,10 @@ from clbench.config import RunConfig, resolve
 from clbench.errors import UserError
 from clbench.harness import execute
 from clbench.report.command import report_command
-from tests.conftest import run_cli
 from tests.core.test_report_support import PNG_MAGIC, standard_results
+from tests.helpers import run_cli, tiny_assignments
 
-SMALL = ["benchmark.n_tasks=3", "benchmark.train_size=96", "benchmark.test_size=64", "train.epochs=1"]
+SMALL = tiny_assignments()
 
 
 def test_command_is_named_report_and_documents_its_options():

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from clbench.benchmarks.shifting_linear import ShiftingLinearOptions, build
 from clbench.config import RunConfig, resolve
 from clbench.harness import execute
+from clbench.streams.shifting_linear import ShiftingLinearOptions, generate
 
 
 def test_shapes_and_labels():
-    s = build(
+    s = generate(
         ShiftingLinearOptions(n_tasks=4, train_size=50, test_size=30, input_dim=12, latent_dim=3, n_classes=4), seed=1
     )
     assert len(s) == 4 and s.input_shape == (12,) and s.n_classes == 4
@@ -20,18 +20,18 @@ def test_shapes_and_labels():
 
 
 def test_same_seed_same_stream_other_seed_other_stream():
-    a = build(ShiftingLinearOptions(n_tasks=2), seed=3)
-    b = build(ShiftingLinearOptions(n_tasks=2), seed=3)
-    c = build(ShiftingLinearOptions(n_tasks=2), seed=4)
+    a = generate(ShiftingLinearOptions(n_tasks=2), seed=3)
+    b = generate(ShiftingLinearOptions(n_tasks=2), seed=3)
+    c = generate(ShiftingLinearOptions(n_tasks=2), seed=4)
     assert torch.equal(a.tasks[1].train_x, b.tasks[1].train_x)
     assert not torch.equal(a.tasks[1].train_x, c.tasks[1].train_x)
     # an explicit stream seed overrides the run seed
-    d = build(ShiftingLinearOptions(n_tasks=2, seed=3), seed=99)
+    d = generate(ShiftingLinearOptions(n_tasks=2, seed=3), seed=99)
     assert torch.equal(a.tasks[0].test_x, d.tasks[0].test_x)
 
 
 def test_one_labelling_rule_different_views():
-    s = build(ShiftingLinearOptions(n_tasks=3, offset_scale=0.0, noise=0.0), seed=0)
+    s = generate(ShiftingLinearOptions(n_tasks=3, offset_scale=0.0, noise=0.0), seed=0)
     x0, x1 = s.tasks[0].train_x, s.tasks[1].train_x
     # each task lives in a different column space: project task 1 onto task 0's space and miss
     q, _ = torch.linalg.qr(x0.T)
@@ -44,8 +44,8 @@ def test_one_labelling_rule_different_views():
 
 
 def test_selecting_tasks_keeps_them_identical():
-    full = build(ShiftingLinearOptions(n_tasks=5), seed=2)
-    picked = build(ShiftingLinearOptions(n_tasks=5, tasks=[3, 1]), seed=2)
+    full = generate(ShiftingLinearOptions(n_tasks=5), seed=2)
+    picked = generate(ShiftingLinearOptions(n_tasks=5, tasks=[3, 1]), seed=2)
     assert [t.id for t in picked.tasks] == [3, 1]
     assert torch.equal(picked.tasks[0].train_x, full.tasks[3].train_x)
 
@@ -58,7 +58,7 @@ def test_bad_task_selection():
 
 
 def test_orthogonal_transform_has_orthonormal_columns():
-    s = build(
+    s = generate(
         ShiftingLinearOptions(n_tasks=1, transform="orthogonal", offset_scale=0.0, noise=0.0, train_size=400), seed=0
     )
     x = s.tasks[0].train_x

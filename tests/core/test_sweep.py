@@ -12,18 +12,9 @@ import pytest
 from clbench.config import RunConfig
 from clbench.errors import UserError
 from clbench.sweep import parse_seeds, spec_from_cli, spec_from_toml, split_top_level
-from tests.conftest import run_cli
+from tests.helpers import run_cli, tiny_flags
 
-TINY = [
-    "--set",
-    "benchmark.n_tasks=2",
-    "--set",
-    "benchmark.train_size=64",
-    "--set",
-    "benchmark.test_size=32",
-    "--set",
-    "train.epochs=1",
-]
+TINY = tiny_flags(2)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +90,7 @@ def _records(folder):
 def test_local_sweep_records_failures_and_goes_on(tmp_path):
     (tmp_path / "flaky_plugin.py").write_text(
         "from clbench import hookimpl\n"
-        "def build(options, *, input_shape, n_classes, sequence_steps):\n"
+        "def build(options, ctx):\n"
         "    raise RuntimeError('cannot build this model')\n"
         "@hookimpl\n"
         "def clbench_register_models(register):\n"

@@ -18,13 +18,13 @@ from clbench.errors import UserError
 from clbench.harness import RunContext, execute
 from clbench.plugins import make_plugin_host
 from clbench_avalanche.specs import SPECS
-from tests.conftest import run_cli
+from tests.helpers import run_cli, tiny_assignments
 
 HOST = make_plugin_host()
 NAMES = [n for n in HOST.registry.names("strategies") if n.startswith("avalanche.")]
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("avalanche") is None, reason="Avalanche is not installed")
 
-TINY = ("benchmark.n_tasks=2", "benchmark.train_size=100", "benchmark.test_size=50", "train.epochs=1")
+TINY = tuple(tiny_assignments(2, train_size=100, test_size=50))  # replay's edge over naive needs 100 samples
 #: Two class-incremental tasks of five digits each, ~290 training images per task.
 DIGITS = ("benchmark.n_tasks=2", "benchmark.test_fraction=0.8", "train.epochs=1")
 
@@ -56,10 +56,10 @@ def learner(name: str, *sets: str, benchmark: str = "shifting-linear"):
 
     rc = resolve(config(name, *sets, benchmark=benchmark), HOST.registry)
     ctx = RunContext(config=rc, run_id="test", host=HOST)
-    ctx.stream = rc.components["benchmark"].factory(rc.options["benchmark"], seed=rc.seed)
     ctx.generator = torch.Generator().manual_seed(rc.seed)
+    ctx.stream = rc.components["benchmark"].factory(rc.options["benchmark"], ctx.build_context())
     torch.manual_seed(rc.seed)
-    return rc.components["strategy"].factory(rc.options["strategy"], context=ctx), ctx
+    return rc.components["strategy"].factory(rc.options["strategy"], ctx.build_context()), ctx
 
 
 def test_registers_the_required_strategies_lazily():

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli, tiny_flags
 
 BLOCKER = '''
 import sys
@@ -26,16 +26,7 @@ sys.meta_path.insert(0, _NoAvalanche())
 '''
 
 HINT = "pip install 'clbench[avalanche]'"
-SMALL = (
-    "--set",
-    "train.epochs=1",
-    "--set",
-    "benchmark.n_tasks=2",
-    "--set",
-    "benchmark.train_size=100",
-    "--set",
-    "benchmark.test_size=50",
-)
+SMALL = tuple(tiny_flags(2))
 
 
 @pytest.fixture(scope="module")

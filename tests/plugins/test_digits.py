@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from clbench.config import RunConfig, resolve
+from clbench.components import BuildContext
+from clbench.config import RunConfig, TrainConfig, resolve
 from clbench.errors import UserError
 from clbench.harness import execute
 from clbench_digits.plugin import (
@@ -20,9 +21,14 @@ from clbench_digits.plugin import (
 from clbench_digits.streams import load, rotation_angles, rotation_matrix, stratified_split
 
 
+def at_seed(seed: int) -> BuildContext:
+    """The build context a benchmark factory gets in a run with seed ``seed``."""
+    return BuildContext(seed=seed, train=TrainConfig())
+
+
 def permuted(seed=0, **kw):
     """A permuted-digits stream with options ``kw``."""
-    return build_permuted(PermutedOptions(**kw), seed=seed)
+    return build_permuted(PermutedOptions(**kw), at_seed(seed))
 
 
 def column_permutation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -42,8 +48,8 @@ def test_data_is_scaled_and_shaped():
     assert x.min() == 0.0 and x.max() == 1.0 and set(np.unique(y)) == set(range(10))
     for stream in (
         permuted(n_tasks=2),
-        build_rotated(RotatedOptions(n_tasks=2), seed=0),
-        build_split(SplitOptions(), seed=0),
+        build_rotated(RotatedOptions(n_tasks=2), at_seed(0)),
+        build_split(SplitOptions(), at_seed(0)),
     ):
         assert stream.input_shape == (64,) and stream.sequence_steps == 8 and stream.n_classes == 10
         for task in stream.tasks:
@@ -82,7 +88,7 @@ def test_permutations_are_permutations_fixed_per_seed():
     assert all(torch.equal(a.train_x, b.train_x) for a, b in zip(stream.tasks, again.tasks))
     other = permuted(seed=1, n_tasks=4)
     assert not torch.equal(other.tasks[1].train_x, stream.tasks[1].train_x)
-    pinned = build_permuted(PermutedOptions(n_tasks=4, seed=0), seed=5)  # the option overrides the run seed
+    pinned = build_permuted(PermutedOptions(n_tasks=4, seed=0), at_seed(5))  # the option overrides the run seed
     assert torch.equal(pinned.tasks[2].train_x, stream.tasks[2].train_x)
     no_identity = permuted(n_tasks=2, identity_first=False)
     assert not torch.equal(no_identity.tasks[0].train_x, base.train_x)
@@ -104,25 +110,25 @@ def test_rotation_by_zero_is_identity_and_quarter_turns_are_exact():
 def test_rotated_stream_spreads_angles_and_rotates():
     assert rotation_angles(5, 0, 180) == [0.0, 45.0, 90.0, 135.0, 180.0]
     assert rotation_angles(1, 10, 90) == [10.0]
-    stream = build_rotated(RotatedOptions(n_tasks=3, angle_min=0, angle_max=90), seed=0)
+    stream = build_rotated(RotatedOptions(n_tasks=3, angle_min=0, angle_max=90), at_seed(0))
     assert stream.info["angles"] == [0.0, 45.0, 90.0]
     base = permuted(n_tasks=1).tasks[0]
     assert torch.equal(stream.tasks[0].train_x, base.train_x)
     M = torch.from_numpy(rotation_matrix(90.0)).float()
     assert torch.allclose(stream.tasks[2].test_x, base.test_x @ M.T)
-    flat = build_rotated(RotatedOptions(n_tasks=2, angle_min=0, angle_max=0), seed=0)
+    flat = build_rotated(RotatedOptions(n_tasks=2, angle_min=0, angle_max=0), at_seed(0))
     assert torch.equal(flat.tasks[1].train_x, base.train_x)
 
 
 def test_split_covers_classes_in_pairs():
-    stream = build_split(SplitOptions(), seed=0)
+    stream = build_split(SplitOptions(), at_seed(0))
     assert len(stream.tasks) == 5 and stream.info["classes"] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     full = permuted(n_tasks=1).tasks[0]
     for t, task in enumerate(stream.tasks):
         assert set(task.train_y.tolist()) == {2 * t, 2 * t + 1} == set(task.test_y.tolist())
     assert sum(t.train_y.shape[0] for t in stream.tasks) == full.train_y.shape[0]
     assert sum(t.test_y.shape[0] for t in stream.tasks) == full.test_y.shape[0]
-    halves = build_split(SplitOptions(n_tasks=2, shuffle_classes=True), seed=3)
+    halves = build_split(SplitOptions(n_tasks=2, shuffle_classes=True), at_seed(3))
     groups = halves.info["classes"]
     assert len(groups) == 2 and sorted(groups[0] + groups[1]) == list(range(10)) and groups[0] != [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="divide"):
@@ -131,7 +137,7 @@ def test_split_covers_classes_in_pairs():
 
 def test_streams_are_deterministic():
     for build, opts in ((build_rotated, RotatedOptions(n_tasks=2)), (build_split, SplitOptions(n_tasks=2))):
-        a, b = build(opts, seed=4), build(opts, seed=4)
+        a, b = build(opts, at_seed(4)), build(opts, at_seed(4))
         for ta, tb in zip(a.tasks, b.tasks):
             assert torch.equal(ta.train_x, tb.train_x) and torch.equal(ta.test_y, tb.test_y)
 

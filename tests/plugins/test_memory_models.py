@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from clbench.components import BuildContext
 from clbench_memory import DNC, NTM, LSTMSequence, SequenceClassifier, TransformerSequence
 from clbench_memory import addressing as A
 from clbench_memory import plugin as P
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/plugins/conftest.py
 def small(name: str, steps: int = 3, input_shape=(6,), n_classes: int = 3) -> SequenceClassifier:
     """A small registered model reading 6 features in ``steps`` steps."""
     torch.manual_seed(0)
-    return BUILDERS[name](SMALL[name], input_shape=input_shape, n_classes=n_classes, sequence_steps=steps)
+    return BUILDERS[name](SMALL[name], BuildContext.for_shapes(input_shape, n_classes, steps))
 
 
 # --- the DNC against the paper, one slot at a time ---------------------------------------------
@@ -194,9 +195,7 @@ def test_sequence_adapter_splits_features_into_steps_and_zero_pads_the_end():
     assert seq.shape == (2, 4, 3)
     assert torch.equal(seq[0].flatten()[:10], torch.arange(1, 11, dtype=torch.float32))
     assert torch.equal(seq[:, -1, 1:], torch.zeros(2, 2))
-    one_step = P.build_dnc(
-        P.DNCOptions(steps=1, memory_slots=4, word_size=2), input_shape=(6,), n_classes=2, sequence_steps=5
-    )
+    one_step = P.build_dnc(P.DNCOptions(steps=1, memory_slots=4, word_size=2), BuildContext.for_shapes((6,), 2, 5))
     assert one_step.steps == 1 and one_step.features == 6  # the option overrides the benchmark's steps
 
 
@@ -272,7 +271,7 @@ def test_default_swaps_have_parameter_counts_comparable_to_the_default_dnc(input
             "lstm": P.LSTMOptions,
             "transformer": P.TransformerOptions,
         }[name]()
-        model = BUILDERS[name](options, input_shape=input_shape, n_classes=10, sequence_steps=steps)
+        model = BUILDERS[name](options, BuildContext.for_shapes(input_shape, 10, steps))
         counts[name] = sum(p.numel() for p in model.parameters())
     print(f"parameters for input {input_shape} in {steps} steps: {counts}")
     for name, count in counts.items():
@@ -298,7 +297,7 @@ def test_plugin_registers_the_four_models_with_options():
         assert comp.description and "steps" in comp.options.model_fields
     dnc = registry.get("models", "dnc")
     assert dnc.options().memory_slots == 128 and dnc.options().word_size == 64 and dnc.options().read_heads == 4
-    model = dnc.factory(dnc.options(memory_slots=8, word_size=4), input_shape=(2, 3), n_classes=4, sequence_steps=3)
+    model = dnc.factory(dnc.options(memory_slots=8, word_size=4), BuildContext.for_shapes((2, 3), 4, 3))
     assert model(torch.randn(5, 2, 3)).shape == (5, 4)
 
 
@@ -362,8 +361,15 @@ def test_repeated_and_interleaved_backward_passes_agree():
     assert all(torch.allclose(a, b) for a, b in zip(torch.autograd.grad(same, params), first))
 
 
-def test_models_state_their_evaluation_batch_size_and_trace_option():
-    """The harness reads ``eval_batch_size``; the traces plugin reads the ``trace_samples`` option."""
-    assert small("dnc").eval_batch_size == P.EVAL_BATCH_SIZE["dnc"] == 64
+def test_models_declare_their_capabilities_through_the_core_protocols():
+    """The harness asks :class:`PrefersEvalBatchSize` models for a batch size; the traces plugin asks
+    :class:`Traceable` ones how many samples to trace (the ``trace_samples`` option)."""
+    from clbench.components import PrefersEvalBatchSize, Traceable
+
+    dnc = small("dnc")
+    assert isinstance(dnc, PrefersEvalBatchSize) and dnc.eval_batch_size == P.EVAL_BATCH_SIZE["dnc"] == 64
     assert small("transformer").eval_batch_size is None
-    assert P.DNCOptions().trace_samples == 0 and P.NTMOptions(trace_samples=4).trace_samples == 4
+    assert isinstance(dnc, Traceable) and dnc.samples_to_trace == 0
+    traced = BUILDERS["ntm"](SMALL["ntm"].model_copy(update={"trace_samples": 4}), BuildContext.for_shapes((6,), 3, 3))
+    assert traced.samples_to_trace == 4
+    assert small("lstm").samples_to_trace == 0  # no memory: nothing to trace

@@ -9,23 +9,24 @@ import torch
 from pydantic import ValidationError
 from scipy import stats
 
+from clbench.components import BuildContext
 from clbench.config import TrainConfig
 from clbench.plugins import make_plugin_host
-from clbench_replay.buffers import ClassBalancedBuffer, FIFOBuffer, PrioritizedBuffer, ReservoirBuffer
+from clbench_replay.buffers import ClassBalancedBuffer, PrioritizedBuffer, ReservoirBuffer
 from clbench_replay.plugin import PrioritizedOptions, ReplayOptions
 
-KINDS = ["fifo", "reservoir", "prioritized", "class-balanced"]
+REGISTRY = make_plugin_host().registry
+#: Every registered replay buffer (``none`` builds no buffer); those a later plugin adds are covered.
+KINDS = [name for name in REGISTRY.names("replay") if name != "none"]
+#: The buffers that draw uniformly, without replacement (prioritized replay draws by priority).
+UNIFORM = [name for name in KINDS if not issubclass(REGISTRY.get("replay", name).options, PrioritizedOptions)]
 
 
 def make(kind: str, capacity: int = 50, batch_size: int = 8, shape: tuple[int, ...] = (3,), seed: int = 0):
-    """A buffer of ``kind`` with explicit sizes and seed."""
-    cls = {
-        "fifo": FIFOBuffer,
-        "reservoir": ReservoirBuffer,
-        "prioritized": PrioritizedBuffer,
-        "class-balanced": ClassBalancedBuffer,
-    }[kind]
-    return cls(capacity, batch_size, shape, seed)
+    """A buffer of ``kind`` with explicit sizes and seed, built by its registered factory."""
+    comp = REGISTRY.get("replay", kind)
+    options = comp.options(capacity=capacity, batch_size=batch_size, seed=seed)
+    return comp.factory(options, BuildContext.for_shapes(shape, 5))
 
 
 def ids(start: int, n: int, shape: tuple[int, ...] = (3,)) -> torch.Tensor:
@@ -50,20 +51,20 @@ def feed(buf, total: int, batch: int = 7, n_classes: int = 5, tasks_every: int =
 
 @pytest.fixture(scope="module")
 def registry():
-    return make_plugin_host().registry
+    return REGISTRY
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_factory_fills_batch_size_from_train_and_allocates_storage(registry, kind):
     comp = registry.get("replay", kind)
     train = TrainConfig(batch_size=24)
-    buf = comp.factory(comp.options(), input_shape=(4, 2), train=train)
+    buf = comp.factory(comp.options(), BuildContext.for_shapes((4, 2), 2, train=train))
     assert buf.batch_size == 24 and isinstance(buf.batch_size, int)
     assert buf.capacity == 10_000
     assert (
         tuple(buf.x.shape) == (10_000, 4, 2) and tuple(buf.y.shape) == (10_000,) and tuple(buf.task.shape) == (10_000,)
     )
-    other = comp.factory(comp.options(batch_size=5, capacity=7), input_shape=(4, 2), train=train)
+    other = comp.factory(comp.options(batch_size=5, capacity=7), BuildContext.for_shapes((4, 2), 2, train=train))
     assert other.batch_size == 5 and other.capacity == 7 and len(other) == 0 and other.tasks() == []
 
 
@@ -81,8 +82,7 @@ def test_derived_seed_follows_the_run_seed(registry):
     train = TrainConfig()
     draws = []
     for seed in (3, 3, 4):
-        torch.manual_seed(seed)
-        buf = comp.factory(comp.options(capacity=20), input_shape=(3,), train=train)
+        buf = comp.factory(comp.options(capacity=20), BuildContext.for_shapes((3,), 2, seed=seed, train=train))
         feed(buf, 200)
         draws.append(buf.x[:, 0].clone())
     assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
@@ -209,7 +209,7 @@ def test_draws_by_task_stay_right_while_samples_are_overwritten(kind):
     assert [int(c) for c in buf.task_count[buf.tasks()]] == torch.bincount(buf.task[: len(buf)])[buf.tasks()].tolist()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "reservoir", "class-balanced"])  # prioritized draws with replacement
+@pytest.mark.parametrize("kind", UNIFORM)  # prioritized draws with replacement
 def test_uniform_draws_from_a_small_pool_have_no_repeats(kind):
     buf = make(kind, capacity=100)
     feed(buf, 30, batch=10, tasks_every=10)

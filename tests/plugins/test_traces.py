@@ -3,7 +3,7 @@
 from clbench.config import RunConfig, resolve
 from clbench.harness import execute
 from clbench.plugins import make_plugin_host
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def _dnc_run(tmp_path, trace_samples):

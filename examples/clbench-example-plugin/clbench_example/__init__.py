@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from clbench import Options, hookimpl
+from clbench.components import BuildContext
 
 
 class LinearOptions(Options):
@@ -11,14 +12,14 @@ class LinearOptions(Options):
     bias: bool = Field(True, description="learn a bias per class")
 
 
-def build_linear(options: LinearOptions, *, input_shape, n_classes, sequence_steps):
-    """Softmax regression: x [n, *input_shape] -> logits [n, n_classes]."""
+def build_linear(options: LinearOptions, build: BuildContext):
+    """Softmax regression: x [n, *build.input_shape] -> logits [n, build.n_classes]."""
     import math
 
     import torch
 
     return torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(math.prod(input_shape), n_classes, bias=options.bias)
+        torch.nn.Flatten(), torch.nn.Linear(math.prod(build.input_shape), build.n_classes, bias=options.bias)
     )
 
 

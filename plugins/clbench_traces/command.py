@@ -1,7 +1,8 @@
-"""``clbench traces RUN_ID``: memory traces of one run drawn as heatmaps (slots x steps, per task).
+"""``clbench traces RUN_ID``, a command the traces plugin adds: memory traces of one run drawn as
+heatmaps (slots x steps, per task).
 
-Traces are what a lifecycle plugin stored in the record's ``extras["memory_traces"]`` (see
-``clbench_traces``): per task, read and write weightings and usage, each slots x steps.
+Traces are what the plugin stored in the record's ``extras["memory_traces"]`` (see
+:mod:`clbench_traces.plugin`): per task, read and write weightings and usage, each slots x steps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import click
 from clbench.errors import UserError
 from clbench.files import write_bytes_atomic
 from clbench.text import printable
+from clbench_traces.figures import KEY, trace_tasks
 
+#: What a task's traces may hold, in the order they are drawn.
 KINDS = ("read", "write", "usage")
 
 
@@ -83,12 +86,11 @@ def traces_command(run_id: str, results: str, out: str | None, tasks: str | None
     if record is None:
         raise UserError(f"{printable(path)!r} is not a usable clbench record: {printable(reason)}")
     extras = record.get("extras")
-    traces = extras.get("memory_traces") if isinstance(extras, dict) else None
+    traces = extras.get(KEY) if isinstance(extras, dict) else None
     if traces is None:
         raise UserError(
             f"run {record['run_id']} has no memory traces; run a memory model with --set model.trace_samples=4"
         )
-    from clbench.report.figures import trace_tasks
 
     problem = trace_tasks(traces)[1]
     if problem:

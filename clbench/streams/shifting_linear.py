@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from clbench import Options, hookimpl
-from clbench.components import Task, TaskStream
+from clbench.components import BuildContext, Task, TaskStream, derive_seed
 
 NAME = "shifting-linear"
 
@@ -60,12 +60,22 @@ class ShiftingLinearOptions(Options):
         return self
 
 
-def build(options: ShiftingLinearOptions, *, seed: int) -> TaskStream:
-    """Generate the stream; the same options and seed give the same tensors on any machine."""
+#: Salt of the stream's generator (see :func:`clbench.components.derive_seed`).
+STREAM_SALT = 17
+
+
+def build_stream(options: ShiftingLinearOptions, build: BuildContext) -> TaskStream:
+    """The benchmark's factory: :func:`generate` from the ``seed`` option, else the run seed."""
+    return generate(options, build.seed)
+
+
+def generate(options: ShiftingLinearOptions, seed: int) -> TaskStream:
+    """Generate the stream from ``seed`` (the ``seed`` option, when set, wins); the same options and
+    seed give the same tensors on any machine."""
     import torch
 
     o = options
-    g = torch.Generator().manual_seed(1_000_003 * (o.seed if o.seed is not None else seed) + 17)
+    g = torch.Generator().manual_seed(derive_seed(o.seed if o.seed is not None else seed, STREAM_SALT))
     teacher = torch.randn(o.n_classes, o.latent_dim, generator=g)  # [C, d]
     teacher_bias = 0.1 * torch.randn(o.n_classes, generator=g)  # [C]
 
@@ -113,7 +123,7 @@ def clbench_register_benchmarks(register):
     """Register the core's shifting-linear benchmark."""
     register(
         NAME,
-        build,
+        build_stream,
         description="T tasks, each a different linear (affine) view of one latent labelling rule",
         options=ShiftingLinearOptions,
     )

@@ -1,1 +1,0 @@
-"""Benchmarks shipped by the core (registered through the same hooks as plugins)."""
