@@ -106,6 +106,12 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
 @_results_option("Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads for this run.")
+@click.option(
+    "--restart", is_flag=True, help="Ignore (and remove) the run's checkpoint: start again from the first task."
+)
+@click.option(
+    "--keep-checkpoints", is_flag=True, help="Keep the checkpoint in RESULTS/checkpoints after the run completes."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_plugin_option
@@ -117,12 +123,17 @@ def run(
     config_file: str | None,
     results: str,
     threads: int,
+    restart: bool,
+    keep_checkpoints: bool,
     as_json: bool,
     quiet: bool,
     plugins: tuple[str, ...],
     **names: str | None,
 ) -> None:
-    """Run one configuration, print its metrics and write its record."""
+    """Run one configuration, print its metrics and write its record.
+
+    After each task the run saves a checkpoint in RESULTS/checkpoints; if it is interrupted (Ctrl-C,
+    SIGTERM, a crash), the same command resumes from the last completed task."""
     config = load_toml(config_file) if config_file else RunConfig()
     for section, name in names.items():  # one flag per component kind
         config.set_name(section, name)
@@ -149,7 +160,18 @@ def run(
         progress = ProgressPlugin()
         host.add_observer(progress, name="clbench.progress")
     try:
-        result = execute(resolved, host, results=results, threads=threads)
+        from clbench.checkpoints import checkpoints_dir
+
+        result = execute(
+            resolved,
+            host,
+            results=results,
+            threads=threads,
+            checkpoints=checkpoints_dir(results),
+            restart=restart,
+            keep_checkpoints=keep_checkpoints,
+            on_note=lambda line: click.echo(f"clbench: {printable(line)}", err=True),
+        )
     finally:
         if progress is not None:
             progress.close()
@@ -368,9 +390,10 @@ def _run_sweep_cli(
         kept = len(summary.ok) + len(summary.failed)
         click.echo(
             f"sweep interrupted after {elapsed:.1f} s: kept {kept} record(s) written by this sweep "
-            f"({len(summary.ok)} ok, {len(summary.failed)} failed); discarded {len(summary.discarded)} run(s) "
+            f"({len(summary.ok)} ok, {len(summary.failed)} failed); stopped {len(summary.discarded)} run(s) "
             f"in flight{': ' + ', '.join(summary.discarded) if summary.discarded else ''}; "
-            f"{len(summary.not_started)} not started. Run the same command to resume.",
+            f"{len(summary.not_started)} not started. Run the same command to resume (runs in flight go on "
+            f"from their last checkpoint in {printable(results)}/checkpoints).",
             err=True,
         )
         raise summary.interrupted
@@ -550,6 +573,12 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _say_interrupted(exc: Interrupted) -> None:
+    """One line: the signal, and what the interrupted run kept (when it says)."""
+    note = f": {printable(exc.note)}" if exc.note else ""
+    click.echo(f"clbench: interrupted ({exc}){note}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; user errors -> one line on stderr and exit status 2."""
     install_handlers()  # Ctrl-C and SIGTERM raise Interrupted; a plugin's KeyboardInterrupt does not stop a run
@@ -558,12 +587,12 @@ def main(argv: list[str] | None = None) -> int:
         add_plugin_commands(args)
         rv = cli.main(args=args, prog_name="clbench", standalone_mode=False)
     except Interrupted as exc:
-        click.echo(f"clbench: interrupted ({exc})", err=True)
+        _say_interrupted(exc)
         _exit_now(exc.exit_code)
     except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt (our Interrupted too) into Abort
         cause = exc.__context__
         if isinstance(cause, Interrupted):
-            click.echo(f"clbench: interrupted ({cause})", err=True)
+            _say_interrupted(cause)
             _exit_now(cause.exit_code)
         click.echo("clbench: aborted", err=True)
         return 130

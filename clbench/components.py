@@ -216,6 +216,22 @@ class Learner(ABC):
         samples) for the adapted accuracy matrix, or None when the learner does no test-time adaptation."""
         return None
 
+    def state_dict(self) -> dict[str, Any]:
+        """Optional: everything needed to continue training after the tasks seen so far (model,
+        optimiser, schedule, buffers), as tensors, numbers, strings and containers of them: what
+        a per-task checkpoint stores. A learner that does not implement it cannot resume: an
+        interrupted run of it starts again from the first task."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Optional: restore what :meth:`state_dict` returned (on a learner built from the same config)."""
+        raise NotImplementedError
+
+    @property
+    def resumable(self) -> bool:
+        """True when the learner implements :meth:`state_dict` (and so can resume from a checkpoint)."""
+        return type(self).state_dict is not Learner.state_dict
+
 
 @dataclass
 class ReplayBatch:
@@ -306,6 +322,14 @@ class MetaLearner(ABC):
 
     def check_compatible(self, replay: ReplayBuffer | None) -> None:  # noqa: B027
         """Raise :class:`clbench.errors.UserError` if this meta-learner cannot work with ``replay``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State the meta-learner keeps across steps (besides the model and the optimiser, which the
+        learner saves), for checkpoints; the default keeps none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - stateless by default
+        """Restore what :meth:`state_dict` returned."""
 
     def adapt_for_eval(self, task: Task, generator: torch.Generator) -> torch.nn.Module | None:
         """Optional: a copy of the model adapted on a few of ``task``'s training samples, used to

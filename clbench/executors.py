@@ -34,12 +34,14 @@ def limit_native_threads(threads: int) -> None:
 
 @dataclass(frozen=True)
 class Job:
-    """One run to execute: the canonical config, its id, plugins to load and torch threads."""
+    """One run to execute: the canonical config, its id, plugins to load, torch threads, and the
+    folder its per-task checkpoints go to (None: none), from which it also resumes."""
 
     run_id: str
     canonical: dict[str, Any]
     plugins: tuple[str, ...] = ()
     threads: int = 1
+    checkpoints: str | None = None
 
 
 _HOSTS: dict[tuple[str, ...], Any] = {}
@@ -96,7 +98,7 @@ def run_job(job: Job) -> dict[str, Any]:
                 f"config resolves to run id {resolved.run_id} here, not {job.run_id}: "
                 "plugin versions differ between driver and worker?",
             )
-        record = execute(resolved, host, results=None, threads=job.threads).record
+        record = execute(resolved, host, results=None, threads=job.threads, checkpoints=job.checkpoints).record
         # plain JSON types only: unpickling a torch or numpy object would make the driver import
         # that library (seconds of CPU taken from the workers), and records are strict JSON anyway
         from clbench.records import dumps

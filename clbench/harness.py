@@ -14,15 +14,25 @@ import math
 import platform
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clbench import __version__
+from clbench.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_path,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
 from clbench.components import BuildContext, Learner, PrefersEvalBatchSize, TaskStream, derive_seed
 from clbench.config import ResolvedConfig
 from clbench.errors import NonFiniteLoss, UserError
-from clbench.interrupts import reraise_interrupt
+from clbench.interrupts import Interrupted, interrupt_in
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
 from clbench.records import SCHEMA_VERSION, MalformedRecord, save_record, strict_json
@@ -52,6 +62,12 @@ class RunContext:
     init_accuracy: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     hook_errors: list[dict[str, str]] = field(default_factory=list)
+    #: Where this run's checkpoint is saved after each task (None: no checkpoints).
+    checkpoint: Path | None = None
+    #: Tasks restored from a checkpoint when the run resumed (0: a fresh run).
+    resumed_from: int = 0
+    #: ``time.perf_counter()`` when this process started the run.
+    t_start: float = field(default_factory=time.perf_counter)
 
     @property
     def train(self) -> TrainConfig:
@@ -193,39 +209,117 @@ def new_record(config: ResolvedConfig, host: PluginHost, threads: int, started: 
     }
 
 
-def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[str, Any]) -> None:
-    """The loop: evaluate at init, then per task train, evaluate every task, notify the hooks; fill
-    the record's results (accuracy matrices, metrics, train statistics) and set it ``ok``."""
+@dataclass
+class Progress:
+    """What a run has computed so far: what a checkpoint saves and a resumed run starts from.
+
+    ``adapted_init`` and ``adapted_rows`` hold the accuracies after test-time adaptation, when the
+    learner adapts; ``train_stats`` one entry per trained task.
+    """
+
+    tasks_done: int = 0
+    adapted_init: list[float] | None = None
+    adapted_rows: list[list[float]] = field(default_factory=list)
+    train_stats: list[Any] = field(default_factory=list)
+
+
+def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[str, Any], progress: Progress) -> None:
+    """The loop: evaluate at init (unless resumed), then per task train, evaluate every task, notify
+    the hooks and save a checkpoint; fill the record's results (accuracy matrices, metrics, train
+    statistics) and set it ``ok``. A resumed run starts at task ``progress.tasks_done``."""
     assert ctx.learner is not None and ctx.stream is not None
     ctx.notify("clbench_run_start")
-    t0 = time.perf_counter()
-    ctx.init_accuracy, adapted_init = evaluate_all(ctx, -1)
-    adapted_rows: list[list[float]] = []
-    timings["init_eval_s"] = time.perf_counter() - t0
-    ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
-    stats = []
-    for i in range(len(ctx.stream.tasks)):
+    if progress.tasks_done == 0:
+        t0 = time.perf_counter()
+        ctx.init_accuracy, progress.adapted_init = evaluate_all(ctx, -1)
+        timings["init_eval_s"] = time.perf_counter() - t0
+        ctx.notify("clbench_evaluation_done", after_task=-1, accuracies=list(ctx.init_accuracy))
+    for i in range(progress.tasks_done, len(ctx.stream.tasks)):
         ctx.notify("clbench_task_start", task_index=i)
         t0 = time.perf_counter()
-        stats.append(ctx.learner.train_task(i, ctx.stream))
-        check_finite_loss(stats[-1], i)
+        progress.train_stats.append(ctx.learner.train_task(i, ctx.stream))
+        check_finite_loss(progress.train_stats[-1], i)
         train_s = time.perf_counter() - t0
         timings["train_s"].append(train_s)
         ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
         t0 = time.perf_counter()
         row, adapted_row = evaluate_all(ctx, i)
         if adapted_row is not None:
-            adapted_rows.append(adapted_row)
+            progress.adapted_rows.append(adapted_row)
         timings["eval_s"].append(time.perf_counter() - t0)
         ctx.accuracy_matrix.append(row)
+        progress.tasks_done = i + 1
         ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
-    record["train_stats"] = stats
+        if ctx.checkpoint is not None and ctx.learner.resumable and i + 1 < len(ctx.stream.tasks):
+            t0 = time.perf_counter()
+            save_checkpoint(ctx.checkpoint, _checkpoint_of(ctx, progress, timings))
+            timings.setdefault("checkpoint_s", []).append(time.perf_counter() - t0)
+    record["train_stats"] = progress.train_stats
     record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
-    if adapted_init is not None and len(adapted_rows) == len(ctx.accuracy_matrix):
+    adapted_init = progress.adapted_init
+    if adapted_init is not None and len(progress.adapted_rows) == len(ctx.accuracy_matrix):
         record["adapted_init_accuracy"] = adapted_init
-        record["adapted_accuracy_matrix"] = adapted_rows
-        record["adapted_metrics"] = compute_all(adapted_rows, adapted_init)
+        record["adapted_accuracy_matrix"] = progress.adapted_rows
+        record["adapted_metrics"] = compute_all(progress.adapted_rows, adapted_init)
     record["status"] = "ok"
+
+
+def _checkpoint_of(ctx: RunContext, progress: Progress, timings: dict[str, Any]) -> Checkpoint:
+    assert ctx.learner is not None
+    return Checkpoint(
+        run_id=ctx.run_id,
+        tasks_done=progress.tasks_done,
+        progress={
+            "accuracy_matrix": ctx.accuracy_matrix,
+            "init_accuracy": ctx.init_accuracy,
+            "adapted_init": progress.adapted_init,
+            "adapted_rows": progress.adapted_rows,
+            "train_stats": progress.train_stats,
+            "timings": {**timings, "elapsed_s": _elapsed(ctx, timings)},
+            "extras": ctx.extras,
+            "hook_errors": ctx.hook_errors,
+        },
+        learner=ctx.learner.state_dict(),
+        rng=rng_state(ctx.generator),
+    )
+
+
+def _elapsed(ctx: RunContext, timings: dict[str, Any]) -> float:
+    """Seconds this run has taken so far, the time before any resumption included."""
+    return float(timings.get("elapsed_before_s", 0.0)) + (time.perf_counter() - ctx.t_start)
+
+
+def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str | None:
+    """Load the run's checkpoint, when there is one, into the freshly built learner and the run's
+    state; returns a one-line note of what happened (resumed, or why the checkpoint was not used),
+    or None when there was no checkpoint."""
+    assert ctx.learner is not None and ctx.checkpoint is not None
+    try:
+        saved = load_checkpoint(ctx.checkpoint, ctx.run_id)
+    except CheckpointError as exc:
+        return f"checkpoint not used ({exc}); the run starts from the first task"
+    if saved is None:
+        return None
+    if not ctx.learner.resumable:
+        return f"{type(ctx.learner).__name__} cannot resume from a checkpoint; the run starts again from the first task"
+    state = saved.progress
+    ctx.learner.load_state_dict(saved.learner)
+    restore_rng(saved.rng, ctx.generator)
+    ctx.accuracy_matrix = [list(map(float, row)) for row in state["accuracy_matrix"]]
+    ctx.init_accuracy = list(map(float, state["init_accuracy"]))
+    ctx.extras.update(state["extras"])
+    ctx.hook_errors.extend(state["hook_errors"])
+    progress.tasks_done = ctx.resumed_from = saved.tasks_done
+    progress.adapted_init = state["adapted_init"]
+    progress.adapted_rows = state["adapted_rows"]
+    progress.train_stats = state["train_stats"]
+    before = dict(state["timings"])
+    timings.update({k: before[k] for k in ("train_s", "eval_s", "init_eval_s", "checkpoint_s") if k in before})
+    timings["elapsed_before_s"] = float(before.get("elapsed_s", 0.0))
+    timings.setdefault("resumed_after_task", []).append(saved.tasks_done - 1)
+    return (
+        f"resumed from the checkpoint after task {saved.tasks_done} of {len(ctx.stream.tasks) if ctx.stream else '?'}"
+    )
 
 
 def execute(
@@ -235,21 +329,33 @@ def execute(
     results: str | Path | None = "results",
     threads: int = 1,
     extras: dict[str, Any] | None = None,
+    checkpoints: str | Path | None = None,
+    restart: bool = False,
+    keep_checkpoints: bool = False,
+    on_note: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one configuration and return its record; write it under ``results`` (None: don't).
 
+    With a ``checkpoints`` folder, the run saves a checkpoint after each task and, unless
+    ``restart``, resumes from the one it finds there; the checkpoint is removed when the run
+    completes unless ``keep_checkpoints``. ``on_note`` receives one-line notes (resumed, or why a
+    checkpoint was not used).
+
     Bad input found while composing the run (before training) raises :class:`UserError` and
     writes nothing. An error during the run gives a record with status ``failed`` and the reason;
-    a failed record never replaces a complete one already on disk.
+    a failed record never replaces a complete one already on disk. The user's interrupt (SIGINT,
+    SIGTERM) gives a record with status ``interrupted`` holding the tasks completed so far (the
+    checkpoint stays, to resume from) and is raised again, with ``note`` saying what was kept.
     """
     import torch
 
     started = _dt.datetime.now(_dt.timezone.utc)
-    t_start = time.perf_counter()
     ctx = RunContext(config=config, run_id=config.run_id, host=host, extras=dict(extras or {}))
+    ctx.checkpoint = checkpoint_path(checkpoints, config.run_id) if checkpoints is not None else None
     record = new_record(config, host, threads, started)
     # start_unix: when the run started, to the microsecond (started_at is for people)
     timings: dict[str, Any] = {"start_unix": started.timestamp(), "train_s": [], "eval_s": []}
+    progress = Progress()
     torch.set_num_threads(threads)
     ctx.generator = torch.Generator().manual_seed(config.seed)
     for phase in ("build", "run"):
@@ -259,14 +365,26 @@ def execute(
                 ctx.stream = build_stream(ctx)
                 ctx.learner = build_learner(ctx)
                 timings["build_s"] = time.perf_counter() - t0
+                if ctx.checkpoint is not None and restart:
+                    ctx.checkpoint.unlink(missing_ok=True)
+                elif ctx.checkpoint is not None:
+                    note = resume(ctx, timings, progress)
+                    if note and on_note is not None:
+                        on_note(note)
             else:
-                train_and_evaluate(ctx, record, timings)
+                train_and_evaluate(ctx, record, timings, progress)
         except UserError:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin too: only the user's interrupt stops a run
-            reraise_interrupt(exc)
-            return _finish_failed(ctx, record, timings, exc, t_start, results)
-    return _finish(ctx, record, timings, t_start, results)
+            found = interrupt_in(exc)
+            if found is not None:
+                _finish_interrupted(ctx, record, timings, progress, found, results)
+                raise found from None
+            return _finish_failed(ctx, record, timings, progress, exc, results)
+    result = _finish(ctx, record, timings, progress, results)
+    if ctx.checkpoint is not None and record["status"] == "ok" and not keep_checkpoints:
+        ctx.checkpoint.unlink(missing_ok=True)
+    return result
 
 
 def check_finite_loss(stats: Any, task_index: int) -> None:
@@ -279,12 +397,34 @@ def check_finite_loss(stats: Any, task_index: int) -> None:
 
 
 def _finish_failed(
-    ctx: RunContext, record: dict, timings: dict, exc: BaseException, t_start: float, results: Any
+    ctx: RunContext, record: dict, timings: dict, progress: Progress, exc: BaseException, results: Any
 ) -> RunResult:
     record["status"] = "failed"
     record["error"] = describe_error(exc)
     record["traceback"] = traceback.format_exc()
-    return _finish(ctx, record, timings, t_start, results)
+    return _finish(ctx, record, timings, progress, results)
+
+
+def _finish_interrupted(
+    ctx: RunContext, record: dict, timings: dict, progress: Progress, exc: BaseException, results: Any
+) -> None:
+    """Write the ``interrupted`` record (the tasks completed so far) and set ``exc.note`` to what
+    was kept and how to go on."""
+    total = len(ctx.stream.tasks) if ctx.stream is not None else 0
+    record["status"] = "interrupted"
+    record["error"] = f"interrupted by {exc} after {progress.tasks_done} of {total} tasks"
+    record["train_stats"] = progress.train_stats
+    result = _finish(ctx, record, timings, progress, results, notify=False)
+    kept = f"kept {progress.tasks_done} of {total} tasks"
+    where = f" in {result.path}" if result.path is not None else ""
+    if ctx.checkpoint is not None and ctx.checkpoint.exists():
+        then = "; the same command resumes from the checkpoint after the last completed task"
+    elif ctx.learner is not None and not ctx.learner.resumable:
+        then = f"; {type(ctx.learner).__name__} cannot resume: the same command starts it again"
+    else:
+        then = ""
+    if isinstance(exc, Interrupted):
+        exc.note = f"{kept}{where}{then}"
 
 
 def describe_error(exc: BaseException) -> str:
@@ -314,14 +454,16 @@ def _serialisable_extras(ctx: RunContext) -> dict[str, Any]:
     return out
 
 
-def _finish(ctx: RunContext, record: dict, timings: dict, t_start: float, results: Any) -> RunResult:
+def _finish(
+    ctx: RunContext, record: dict, timings: dict, progress: Progress, results: Any, notify: bool = True
+) -> RunResult:
     record["accuracy_matrix"] = ctx.accuracy_matrix
     record["init_accuracy"] = ctx.init_accuracy
     if ctx.stream is not None:
         record["benchmark_info"] = dict(getattr(ctx.stream, "info", {}) or {})
-    # hooks see a copy: a plugin's own data goes under its key in context.extras
-    ctx.notify("clbench_run_end", record=copy.deepcopy(record))
-    timings["total_s"] = time.perf_counter() - t_start
+    if notify:  # hooks see a copy: a plugin's own data goes under its key in context.extras
+        ctx.notify("clbench_run_end", record=copy.deepcopy(record))
+    timings["total_s"] = _elapsed(ctx, timings)
     record["timings"] = timings
     record["duration_s"] = timings["total_s"]
     record["extras"] = _serialisable_extras(ctx)

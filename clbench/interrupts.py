@@ -19,6 +19,8 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        #: What the interrupted work kept and how to go on (set by the harness), for the user.
+        self.note: str | None = None
 
     @property
     def exit_code(self) -> int:

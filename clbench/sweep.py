@@ -231,10 +231,14 @@ def run_sweep(
     """Run every planned config whose complete record is not yet in ``results``.
 
     Records are written by this process as workers return them (atomically, under a lock: a failed
-    record never replaces a complete one). ``on_record(record)`` is called after each write. On
-    the user's interrupt (SIGINT, SIGTERM) the workers are stopped at once and the summary says
-    which runs were discarded; records already written stay.
+    record never replaces a complete one). Workers save each run's checkpoint after every task in
+    ``results/checkpoints`` and resume from it, so a sweep stopped in any way (Ctrl-C, SIGKILL of
+    the driver and its workers, a crash) continues each unfinished run from its last task when it
+    is started again. ``on_record(record)`` is called after each write. On the user's interrupt
+    (SIGINT, SIGTERM) the workers are stopped at once and the summary says which runs were in
+    flight; records already written stay.
     """
+    from clbench.checkpoints import checkpoints_dir
     from clbench.executors import Job, Progress
     from clbench.executors import executor as get_executor
     from clbench.interrupts import interrupt_in
@@ -246,7 +250,7 @@ def run_sweep(
         if is_complete(record_path(results, config.run_id)):
             summary.skipped.append(config.run_id)
             continue
-        jobs.append(Job(config.run_id, config.canonical(), tuple(plugins), threads))
+        jobs.append(Job(config.run_id, config.canonical(), tuple(plugins), threads, str(checkpoints_dir(results))))
     if not jobs:
         return summary
     check_writable(results)

@@ -164,6 +164,26 @@ class ComposedLearner(Learner):
                 self.on_epoch_end(task_index, epoch, epoch_losses[-1])
         return {"loss": epoch_losses}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The model, the optimiser (its lr included), the schedule's epoch count, the
+        meta-learner's and the replay buffer's state: what continuing after this task needs."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": {"epochs": self.schedule.epochs},
+            "meta": self.meta.state_dict(),
+            "replay": self.replay.state_dict() if self.replay is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, on a learner built from the same config."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.epochs = int(state["schedule"]["epochs"])
+        self.meta.load_state_dict(state["meta"])
+        if self.replay is not None:
+            self.replay.load_state_dict(state["replay"])
+
     def adapted_predictor(self, task_index: int, stream: TaskStream, generator: torch.Generator) -> Any:
         """The meta-learner's test-time adaptation for ``task_index``, as a predict function, or None."""
         adapted = self.meta.adapt_for_eval(stream.tasks[task_index], generator)

@@ -84,6 +84,14 @@ class JointLearner(Learner):
             schedule.epoch_done()
         return {"loss": losses, "samples": n}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The current joint model (each task retrains a fresh one, so nothing else carries over)."""
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the joint model of :meth:`state_dict`."""
+        self.model.load_state_dict(state["model"])
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the current joint model: [n, ...] -> [n, C]."""
         self.model.eval()

@@ -74,6 +74,14 @@ class MAML(MetaBase):
         self.inner = make_inner(inner_optimizer, inner_lr)
         self._use_vmap = vectorize != "off"  # turned off for good when vmap cannot run the model
 
+    def state_dict(self) -> dict[str, Any]:
+        """Whether the vectorised inner loop was given up (a resumed run takes the same path)."""
+        return {"use_vmap": self._use_vmap}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self._use_vmap = bool(state.get("use_vmap", self._use_vmap))
+
     def bind(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: Any) -> None:
         """Attach to the model (the bound optimiser is the outer one)."""
         super().bind(model, optimizer, train)

@@ -91,7 +91,7 @@ def _workers(mark, driver_pid):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_run_stops_promptly_on_sigint_and_sigterm_and_leaves_nothing(tmp_path, sig, code):
+def test_run_stops_promptly_on_sigint_and_sigterm_and_records_the_interruption(tmp_path, sig, code):
     mark = new_mark()
     module, path = _started_plugin(tmp_path)
     proc = _start(["run", *LONG_RUN, "--results", "r", "-q", "--plugin", module], tmp_path, mark, path)
@@ -102,7 +102,9 @@ def test_run_stops_promptly_on_sigint_and_sigterm_and_leaves_nothing(tmp_path, s
     out, err = proc.finish(timeout=30)
     assert time.monotonic() - sent < 3.0
     assert proc.returncode == code and "interrupted" in err and "Traceback" not in err, err
-    assert not list(tmp_path.glob("r/runs/*.json")) and not leftovers(tmp_path)
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("r/runs/*.json")]
+    assert [r["status"] for r in records] == ["interrupted"] and sig.name in records[0]["error"]
+    assert "kept 0 of" in err and not leftovers(tmp_path)
     assert wait_until(lambda: not marked_processes(mark), 5)
 
 
@@ -131,7 +133,7 @@ def _start_sweep(tmp_path, mark, seeds="0-3", workers="2", extra=()):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_sweep_driver_stops_within_seconds_and_says_what_it_discarded(tmp_path, sig, code):
+def test_sweep_driver_stops_within_seconds_and_says_what_was_in_flight(tmp_path, sig, code):
     mark = new_mark()
     proc = _start_sweep(tmp_path, mark)
     sent = time.monotonic()
@@ -139,7 +141,12 @@ def test_sweep_driver_stops_within_seconds_and_says_what_it_discarded(tmp_path, 
     out, err = proc.finish(timeout=30)
     assert time.monotonic() - sent < 3.0, err
     assert proc.returncode == code, err
-    assert "sweep interrupted" in err and "kept 0 record(s)" in err and "discarded 2 run(s) in flight" in err, err
+    assert (
+        "sweep interrupted" in err
+        and "kept 0 record(s)" in err
+        and "stopped 2 run(s) in flight" in err
+        and "last checkpoint" in err
+    ), err
     assert "2 not started" in err and "Traceback" not in err
     assert wait_until(lambda: not marked_processes(mark), 5), marked_processes(mark)
     assert not leftovers(tmp_path) and not list(tmp_path.glob("r/runs/*.json"))
