@@ -50,6 +50,16 @@ def _component_options(crossed: bool) -> Any:
     return decorate
 
 
+def _device_option(f: Any) -> Any:
+    """``--device``: where runs compute (``train.device``); not part of the run id."""
+    return click.option(
+        "--device",
+        metavar="DEVICE",
+        default=None,
+        help="auto (CUDA, else MPS, else CPU; the default), cpu, cuda, cuda:N or mps. Not part of the run id.",
+    )(f)
+
+
 def _results_option(help_text: str) -> Any:
     """``--results DIR``: a folder path; an empty path is an error, not the current folder."""
 
@@ -106,12 +116,14 @@ def cli(plugins: tuple[str, ...]) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run config; flags override it.")
 @_results_option("Results folder; the record goes to RESULTS/runs/RUN_ID.json.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads for this run.")
+@_device_option
 @click.option(
     "--restart", is_flag=True, help="Ignore (and remove) the run's checkpoint: start again from the first task."
 )
 @click.option(
     "--keep-checkpoints", is_flag=True, help="Keep the checkpoint in RESULTS/checkpoints after the run completes."
 )
+@click.option("--no-checkpoints", is_flag=True, help="Save no checkpoints (an interrupted run then starts again).")
 @click.option("--json", "as_json", is_flag=True, help="Print the record as JSON instead of a table.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_plugin_option
@@ -123,8 +135,10 @@ def run(
     config_file: str | None,
     results: str,
     threads: int,
+    device: str | None,
     restart: bool,
     keep_checkpoints: bool,
+    no_checkpoints: bool,
     as_json: bool,
     quiet: bool,
     plugins: tuple[str, ...],
@@ -141,6 +155,8 @@ def run(
         config.seed = seed
     for assignment in sets:
         config.apply_set(assignment)
+    if device is not None:
+        config.train["device"] = device
     _check_results_dir(results)
     host = _host(ctx, plugins)
     resolved = resolve(config, host.registry)
@@ -167,7 +183,7 @@ def run(
             host,
             results=results,
             threads=threads,
-            checkpoints=checkpoints_dir(results),
+            checkpoints=None if no_checkpoints else checkpoints_dir(results),
             restart=restart,
             keep_checkpoints=keep_checkpoints,
             on_note=lambda line: click.echo(f"clbench: {printable(line)}", err=True),
@@ -255,6 +271,14 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
 @click.option("--ray-address", metavar="ADDR", help="Existing Ray cluster (default: start a local one).")
 @_results_option("Results folder; complete records there are skipped (resume).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="torch threads per run.")
+@_device_option
+@click.option(
+    "--gpus-per-run",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="GPUs each run asks Ray for (fractions share one GPU); --executor ray only.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_plugin_option
@@ -270,12 +294,15 @@ def sweep(
     ray_address: str | None,
     results: str,
     threads: int,
+    device: str | None,
+    gpus_per_run: float,
     dry_run: bool,
     quiet: bool,
     plugins: tuple[str, ...],
     **names: str | None,
 ) -> None:
-    """Run a grid of configurations times seeds; resumable (complete records are skipped)."""
+    """Run a grid of configurations times seeds; resumable (complete records are skipped, and a run
+    that was stopped goes on from its last checkpoint)."""
     from clbench.sweep import spec_from_cli, spec_from_toml
 
     if config_file:
@@ -286,6 +313,10 @@ def sweep(
         spec = spec_from_cli(RunConfig(), names, grids, seeds)
     for assignment in sets:
         spec.base.apply_set(assignment)
+    if device is not None:
+        spec.base.train["device"] = device
+    if gpus_per_run and executor_name != "ray":
+        raise UserError("--gpus-per-run asks Ray for GPUs: use it with --executor ray")
     if executor_name == "ray" and importlib_util_find("ray") is None:
         raise UserError("--executor ray needs Ray, which is not installed; install with: pip install 'clbench[ray]'")
     _check_results_dir(results)
@@ -298,7 +329,21 @@ def sweep(
             click.echo(f"{config.run_id}  seed={config.seed}  {' '.join(parts)}")
         click.echo(f"{len(plan.configs)} runs planned")
         return
-    _run_sweep_cli(plan, results, executor_name, workers, ray_address, plugins, ctx, threads, quiet)
+    _check_devices(plan, executor_name, ray_address)
+    _run_sweep_cli(plan, results, executor_name, workers, ray_address, plugins, ctx, threads, quiet, gpus_per_run)
+
+
+def _check_devices(plan: Any, executor_name: str, ray_address: str | None) -> None:
+    """Every device the plan names must exist here, before any run starts (one line otherwise).
+    Not checked for a remote Ray cluster: its nodes, not this machine, run the jobs."""
+    if executor_name == "ray" and ray_address:
+        return
+    wanted = {c.train.device for c in plan.configs} - {"auto", "cpu"}
+    if wanted:
+        from clbench.devices import resolve_device
+
+        for spec in sorted(wanted):
+            resolve_device(spec)
 
 
 def importlib_util_find(name: str) -> Any:
@@ -321,6 +366,7 @@ def _run_sweep_cli(
     ctx: click.Context,
     threads: int,
     quiet: bool,
+    gpus_per_run: float = 0.0,
 ) -> None:
     import time
 
@@ -381,6 +427,7 @@ def _run_sweep_cli(
             plugins=root_plugins,
             threads=threads,
             on_record=on_record,
+            gpus_per_run=gpus_per_run,
         )
     finally:
         if bar is not None:

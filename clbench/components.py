@@ -73,7 +73,10 @@ class BuildContext:
     ``n_classes``, ``sequence_steps``) are here too. ``make_model`` builds a fresh model of the
     configured kind for the stream (strategies that retrain call it); ``extras`` is the run's
     dict of JSON-serialisable diagnostics, saved in the record (write under your own key).
-    ``generator`` is the run's torch generator (data order, replay draws), None for benchmarks.
+    ``generator`` is the run's torch generator (data order, replay draws), None for benchmarks;
+    it stays on the CPU. ``device`` is where the run computes (None: the CPU): the harness moves
+    the stream's tensors and the model there; a component that allocates tensors of its own (a
+    replay buffer's storage) puts them there.
     """
 
     seed: int
@@ -82,6 +85,7 @@ class BuildContext:
     make_model: Callable[[], Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     generator: torch.Generator | None = None
+    device: torch.device | None = None
 
     @classmethod
     def for_shapes(

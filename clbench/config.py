@@ -19,8 +19,8 @@ from pydantic import Field, model_validator
 
 from clbench.errors import UserError
 from clbench.files import UnsafeFile, read_text_safely
-from clbench.options import Options, identity_of, parse_value, validate_options
-from clbench.registry import COMPONENT_SECTIONS, DEFAULT_NAMES, KIND_OF_SECTION, Component, Registry
+from clbench.options import Options, identity_of, parse_value, setting, settings_of, validate_options
+from clbench.registry import COMPONENT_SECTIONS, DEFAULT_NAMES, KIND_OF_SECTION, Component, Registry, kind_of_section
 from clbench.text import printable
 
 if sys.version_info >= (3, 11):
@@ -89,6 +89,11 @@ class TrainConfig(Options):
     clip: float | None = Field(None, gt=0, description="clip gradient norm to this value; null = off")
     lr_decay: float = Field(1.0, gt=0, le=1, description="multiply lr by this every lr_decay_every epochs")
     lr_decay_every: int = Field(0, ge=0, description="epochs between lr decays, counted over the stream; 0 = off")
+    device: str = setting(
+        "auto",
+        pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$",
+        description="where the run computes: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps; not part of the run id",
+    )
     eval_batch_size: int | None = Field(
         None,
         ge=1,
@@ -232,11 +237,15 @@ def apply_dict(config: RunConfig, data: dict[str, Any], where: str = "config") -
         config.options[key].update(table)
 
 
-def config_from_canonical(canonical: dict[str, Any]) -> RunConfig:
-    """The :class:`RunConfig` of a canonical config (as stored in records): resolving it gives
-    the same canonical config and run id back."""
+def config_from_canonical(canonical: dict[str, Any], settings: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """The :class:`RunConfig` of a canonical config (as stored in records), with ``settings``
+    (:meth:`ResolvedConfig.settings`) applied: resolving it gives the same canonical config and
+    run id back."""
     config = RunConfig(seed=canonical["seed"])
     for section in COMPONENT_SECTIONS:
+        if section not in canonical and kind_of_section(section).neutral is not None:
+            config.set_name(section, kind_of_section(section).neutral)  # a record from before the kind existed
+            continue
         entry = canonical.get(section)
         if entry is None:
             config.names[section] = None
@@ -244,6 +253,9 @@ def config_from_canonical(canonical: dict[str, Any]) -> RunConfig:
         config.names[section] = entry["name"]
         config.options[section] = dict(entry["options"])
     config.train = dict(canonical["train"])
+    for section, values in (settings or {}).items():
+        target = config.train if section == "train" else config.options.setdefault(section, {})
+        target.update(values)
     return config
 
 
@@ -257,37 +269,47 @@ class ResolvedConfig:
     seed: int
 
     def canonical(self) -> dict[str, Any]:
-        """All names and options with defaults filled, in a stable JSON-ready form (what the record's
-        ``config`` holds)."""
+        """The run's identity, in a stable JSON-ready form: every component name and every option
+        that can change the results, defaults filled in, and the seed. What the record's ``config``
+        holds and what the run id hashes. Left out: settings that cannot change the accuracy
+        matrix (declared with :func:`clbench.options.setting`, such as ``train.device``: see
+        :meth:`settings`) and options added later that still hold their neutral value (declared
+        with :func:`clbench.options.added_option`). Adding such an option leaves existing run ids,
+        the records a sweep skips and the groups of a report as they were; moving its default
+        away from the neutral value changes them."""
         out: dict[str, Any] = {}
         for section in COMPONENT_SECTIONS:
             comp = self.components.get(section)
-            out[section] = (
-                None if comp is None else {"name": comp.name, "options": self.options[section].model_dump(mode="json")}
-            )
-        out["train"] = self.train.model_dump(mode="json")
-        out["seed"] = self.seed
-        return out
-
-    def identity(self) -> dict[str, Any]:
-        """The part of :meth:`canonical` that identifies the run: every option, except settings
-        that cannot change the accuracy matrix (declared with :func:`clbench.options.setting`) and
-        options added later that still hold their neutral value (declared with
-        :func:`clbench.options.added_option`). Adding such an option leaves existing run ids, and so
-        the records a sweep skips, as they were; moving its default away from the neutral value
-        changes them."""
-        out: dict[str, Any] = {}
-        for section in COMPONENT_SECTIONS:
-            comp = self.components.get(section)
-            out[section] = None if comp is None else {"name": comp.name, "options": identity_of(self.options[section])}
+            if comp is None:
+                out[section] = None
+                continue
+            options = identity_of(self.options[section])
+            if comp.name == kind_of_section(section).neutral and not options:
+                continue  # a kind added later, used as before it existed: no section (see Kind.neutral)
+            out[section] = {"name": comp.name, "options": options}
         out["train"] = identity_of(self.train)
         out["seed"] = self.seed
         return out
 
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: :meth:`canonical`."""
+        return self.canonical()
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """The settings left out of :meth:`canonical` (section -> {option: value}), e.g.
+        ``{"train": {"device": "auto"}}``: how a run executes, not what it computes."""
+        out: dict[str, dict[str, Any]] = {}
+        sections: list[tuple[str, Options]] = [(s, o) for s, o in self.options.items()] + [("train", self.train)]
+        for section, options in sections:
+            values = settings_of(options)
+            if values:
+                out[section] = values
+        return out
+
     @property
     def run_id(self) -> str:
-        """A stable hash of :meth:`identity` (seed included)."""
-        return run_id_of(self.identity())
+        """A stable hash of :meth:`canonical` (seed included)."""
+        return run_id_of(self.canonical())
 
 
 def run_id_of(identity: dict[str, Any]) -> str:

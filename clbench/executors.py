@@ -42,6 +42,8 @@ class Job:
     plugins: tuple[str, ...] = ()
     threads: int = 1
     checkpoints: str | None = None
+    #: The settings that are not in the canonical config (``ResolvedConfig.settings()``): the device.
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _HOSTS: dict[tuple[str, ...], Any] = {}
@@ -91,7 +93,7 @@ def run_job(job: Job) -> dict[str, Any]:
         from clbench.harness import execute
 
         host = _host_for(job.plugins)
-        resolved = resolve(config_from_canonical(job.canonical), host.registry)
+        resolved = resolve(config_from_canonical(job.canonical, job.settings), host.registry)
         if resolved.run_id != job.run_id:
             return failed_record(
                 job,
@@ -99,6 +101,9 @@ def run_job(job: Job) -> dict[str, Any]:
                 "plugin versions differ between driver and worker?",
             )
         record = execute(resolved, host, results=None, threads=job.threads, checkpoints=job.checkpoints).record
+        gpus = _ray_gpu_ids()
+        if gpus is not None:
+            record["runtime"]["ray_gpu_ids"] = gpus
         # plain JSON types only: unpickling a torch or numpy object would make the driver import
         # that library (seconds of CPU taken from the workers), and records are strict JSON anyway
         from clbench.records import dumps
@@ -106,6 +111,19 @@ def run_job(job: Job) -> dict[str, Any]:
         return json.loads(dumps(record, indent=None))
     except BaseException as exc:  # noqa: BLE001 - a job must come back as a record
         return failed_record(job, " ".join(f"{type(exc).__name__}: {exc}".split()))
+
+
+def _ray_gpu_ids() -> list[int] | None:
+    """The GPUs Ray granted this task (``--gpus-per-run``), when this process is a Ray worker."""
+    import sys
+
+    ray = sys.modules.get("ray")  # imported only in Ray workers: never import it here
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        return [int(i) for i in ray.get_gpu_ids()]
+    except Exception:  # noqa: BLE001 - not inside a task
+        return None
 
 
 _STARTED: Any = None  # in a local pool worker: the queue that tells the driver which runs started

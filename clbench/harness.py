@@ -31,6 +31,7 @@ from clbench.checkpoints import (
 )
 from clbench.components import BuildContext, Learner, PrefersEvalBatchSize, TaskStream, derive_seed
 from clbench.config import ResolvedConfig
+from clbench.devices import describe_device, resolve_device
 from clbench.errors import NonFiniteLoss, UserError
 from clbench.interrupts import Interrupted, interrupt_in
 from clbench.metrics import CONVENTIONS, compute_all
@@ -64,6 +65,8 @@ class RunContext:
     hook_errors: list[dict[str, str]] = field(default_factory=list)
     #: Where this run's checkpoint is saved after each task (None: no checkpoints).
     checkpoint: Path | None = None
+    #: Where the run computes (``train.device`` resolved; None: the CPU).
+    device: torch.device | None = None
     #: Tasks restored from a checkpoint when the run resumed (0: a fresh run).
     resumed_from: int = 0
     #: ``time.perf_counter()`` when this process started the run.
@@ -84,12 +87,14 @@ class RunContext:
             make_model=self.build_model if self.stream is not None else None,
             extras=self.extras,
             generator=self.generator if self.stream is not None else None,
+            device=self.device,
         )
 
     def build_model(self) -> Any:
-        """Build the configured model for this run's stream."""
+        """Build the configured model for this run's stream, on the run's device."""
         comp = self.config.components["model"]
-        return comp.factory(self.config.options["model"], self.build_context())
+        model = comp.factory(self.config.options["model"], self.build_context())
+        return model.to(self.device) if self.device is not None and self.device.type != "cpu" else model
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook on every plugin; failures are collected in ``hook_errors``."""
@@ -123,6 +128,10 @@ def build_stream(ctx: RunContext) -> TaskStream:
     bench = ctx.config.components["benchmark"]
     stream = bench.factory(ctx.config.options["benchmark"], ctx.build_context())
     _check_stream(stream, bench.name)
+    if ctx.device is not None and ctx.device.type != "cpu":  # once, not per batch
+        for task in stream.tasks:
+            task.train_x, task.train_y = task.train_x.to(ctx.device), task.train_y.to(ctx.device)
+            task.test_x, task.test_y = task.test_x.to(ctx.device), task.test_y.to(ctx.device)
     return stream
 
 
@@ -251,9 +260,7 @@ def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[st
         progress.tasks_done = i + 1
         ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
         if ctx.checkpoint is not None and ctx.learner.resumable and i + 1 < len(ctx.stream.tasks):
-            t0 = time.perf_counter()
-            save_checkpoint(ctx.checkpoint, _checkpoint_of(ctx, progress, timings))
-            timings.setdefault("checkpoint_s", []).append(time.perf_counter() - t0)
+            _save_checkpoint(ctx, progress, timings)
     record["train_stats"] = progress.train_stats
     record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
     adapted_init = progress.adapted_init
@@ -262,6 +269,22 @@ def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[st
         record["adapted_accuracy_matrix"] = progress.adapted_rows
         record["adapted_metrics"] = compute_all(progress.adapted_rows, adapted_init)
     record["status"] = "ok"
+
+
+def _save_checkpoint(ctx: RunContext, progress: Progress, timings: dict[str, Any]) -> None:
+    """Save the checkpoint after the task just done. One that cannot be written (a full disk, a
+    folder made read-only) does not cost the run: it is noted once in ``hook_errors`` (which
+    ``clbench run`` shows as a warning), and the run goes on without checkpoints."""
+    assert ctx.checkpoint is not None
+    t0 = time.perf_counter()
+    try:
+        save_checkpoint(ctx.checkpoint, _checkpoint_of(ctx, progress, timings))
+    except OSError as exc:
+        error = f"could not save the checkpoint {ctx.checkpoint}: {exc.strerror or exc}; the run goes on without"
+        ctx.hook_errors.append({"plugin": "clbench", "hook": "checkpoint", "error": error})
+        ctx.checkpoint = None
+        return
+    timings.setdefault("checkpoint_s", []).append(time.perf_counter() - t0)
 
 
 def _checkpoint_of(ctx: RunContext, progress: Progress, timings: dict[str, Any]) -> Checkpoint:
@@ -295,7 +318,7 @@ def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str 
     or None when there was no checkpoint."""
     assert ctx.learner is not None and ctx.checkpoint is not None
     try:
-        saved = load_checkpoint(ctx.checkpoint, ctx.run_id)
+        saved = load_checkpoint(ctx.checkpoint, ctx.run_id, ctx.device or "cpu")
     except CheckpointError as exc:
         return f"checkpoint not used ({exc}); the run starts from the first task"
     if saved is None:
@@ -358,6 +381,8 @@ def execute(
     progress = Progress()
     torch.set_num_threads(threads)
     ctx.generator = torch.Generator().manual_seed(config.seed)
+    ctx.device = resolve_device(config.train.device)  # an unavailable device: UserError, before anything runs
+    record["runtime"].update(describe_device(ctx.device))
     for phase in ("build", "run"):
         t0 = time.perf_counter()
         try:

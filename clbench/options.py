@@ -74,6 +74,17 @@ def identity_of(options: Options) -> dict[str, Any]:
     return dumped
 
 
+def settings_of(options: Options) -> dict[str, Any]:
+    """The values of the fields of ``options`` declared with :func:`setting`, JSON-ready."""
+    dumped = options.model_dump(mode="json")
+    out = {}
+    for name, field in type(options).model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get(NOT_IDENTITY_KEY):
+            out[name] = dumped[name]
+    return out
+
+
 def _as_json(value: Any) -> Any:
     """``value`` as ``model_dump(mode="json")`` would give it (tuples as lists, and so on)."""
     return json.loads(json.dumps(value, default=str))

@@ -137,18 +137,23 @@ def _captured_stderr() -> Iterator[Callable[[], str]]:
 
 
 def run_ray(
-    jobs: list[Job], workers: int, address: str | None, progress: Progress | None = None
+    jobs: list[Job],
+    workers: int,
+    address: str | None,
+    progress: Progress | None = None,
+    gpus_per_run: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
-    """Run jobs as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray
-    started for the sweep with ``workers`` CPUs; yield records as they complete. If the driver is
-    interrupted, the tasks still running are cancelled."""
+    """Run jobs as Ray tasks (1 CPU each, and ``gpus_per_run`` GPUs: Ray's ``num_gpus``, fractions
+    allowed, so that runs spread over a cluster's GPU nodes) on the cluster at ``address``, or on a
+    local Ray started for the sweep with ``workers`` CPUs; yield records as they complete. If the
+    driver is interrupted, the tasks still running are cancelled."""
     import ray
 
     progress = progress if progress is not None else Progress()
     started_here = connect_ray(address, workers)  # False when the caller connected already
     refs: dict[Any, Job] = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
+        remote = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_retries=0)(run_job)
         refs = {remote.remote(job): job for job in jobs}
         progress.in_flight = {job.run_id for job in jobs}
         while refs:

@@ -22,6 +22,12 @@ class Kind:
     ``hook`` is the registration hook that plugins implement; ``default`` is the component a run
     uses when none is named (None: the kind is optional, as strategies are); ``factory`` names the
     protocol in :mod:`clbench.components` that its factories follow; ``help`` is the flag's help.
+
+    ``neutral``, for a kind added after runs exist, names the component that reproduces the
+    behaviour from before the kind existed (e.g. a scheduler ``none``): a run that uses it with
+    its default options has no section for the kind in its canonical config, so its run id, and
+    the records a sweep skips, stay what they were; a record without the section reads as using it.
+    The kinds clbench started with have none (their sections are always there).
     """
 
     plural: str
@@ -31,6 +37,7 @@ class Kind:
     default: str | None
     factory: str
     help: str
+    neutral: str | None = None
 
 
 #: Every component kind, in the order ``clbench list`` shows them and configs hold them.

@@ -227,8 +227,12 @@ def run_sweep(
     plugins: tuple[str, ...] = (),
     threads: int = 1,
     on_record: Any = None,
+    gpus_per_run: float = 0.0,
 ) -> SweepSummary:
     """Run every planned config whose complete record is not yet in ``results``.
+
+    ``gpus_per_run`` is what each run asks Ray for (``num_gpus``; the Ray executor only). Workers
+    of the local executor share the machine's GPU (each run uses ``train.device``).
 
     Records are written by this process as workers return them (atomically, under a lock: a failed
     record never replaces a complete one). Workers save each run's checkpoint after every task in
@@ -250,13 +254,17 @@ def run_sweep(
         if is_complete(record_path(results, config.run_id)):
             summary.skipped.append(config.run_id)
             continue
-        jobs.append(Job(config.run_id, config.canonical(), tuple(plugins), threads, str(checkpoints_dir(results))))
+        job = Job(
+            config.run_id, config.canonical(), tuple(plugins), threads, str(checkpoints_dir(results)), config.settings()
+        )
+        jobs.append(job)
     if not jobs:
         return summary
     check_writable(results)
     kwargs: dict[str, Any] = {"workers": workers}
     if executor == "ray":
         kwargs["address"] = ray_address
+        kwargs["gpus_per_run"] = gpus_per_run
     progress = Progress()
     returned: set[str] = set()
     try:

@@ -68,7 +68,7 @@ def pooled(
     xa, ya = torch.cat([x, replay_batch.x]), torch.cat([y, replay_batch.y])
     if replay_batch.weight is None:
         return xa, ya, None
-    return xa, ya, torch.cat([torch.ones(x.shape[0]), replay_batch.weight.float()])
+    return xa, ya, torch.cat([torch.ones(x.shape[0], device=x.device), replay_batch.weight.to(x.device).float()])
 
 
 def weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

@@ -73,8 +73,8 @@ def to_benchmark(stream: TaskStream) -> Any:
     """
     with quiet():
         return tensors_benchmark(
-            [[t.train_x, t.train_y] for t in stream.tasks],
-            [[t.test_x, t.test_y] for t in stream.tasks],
+            [[t.train_x.cpu(), t.train_y.cpu()] for t in stream.tasks],  # the strategy moves batches to its device
+            [[t.test_x.cpu(), t.test_y.cpu()] for t in stream.tasks],
             task_labels=[0] * len(stream.tasks),
         )
 
@@ -110,6 +110,7 @@ def split_last_linear(model: nn.Module, input_shape: tuple[int, ...], n_classes:
     name, head = named[-1]
     parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
     probe = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    probe = probe.to(next(model.parameters()).device)
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -218,7 +219,7 @@ class Kit:
             "train_mb_size": self.train.batch_size,
             "train_epochs": self.epochs,
             "eval_mb_size": self.train.eval_batch_size or 1024,
-            "device": "cpu",
+            "device": str(self.context.device or "cpu"),
             "evaluator": self.evaluator,
         }
         if optimizer is not None:
@@ -301,7 +302,7 @@ class AvalancheLearner(Learner):
         if rule == "slda":
             return s.predict(model(x))
         if rule == "ncm" and not model.eval_classifier.class_means_dict:
-            return torch.zeros(x.shape[0], self.ctx.stream.n_classes)  # no class seen yet: no decision
+            return torch.zeros(x.shape[0], self.ctx.stream.n_classes, device=x.device)  # no class seen yet
         out = model(x)
         if rule == "cope":
             (plugin,) = [p for p in s.plugins if isinstance(p, CoPEPlugin)]

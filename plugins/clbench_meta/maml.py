@@ -115,7 +115,7 @@ class MAML(MetaBase):
                 slots.append(batch.index[take])
         weights = None
         if any(w is not None for w in ws):
-            weights = torch.stack([torch.ones(n) if w is None else w.float() for w in ws])
+            weights = torch.stack([torch.ones(n, device=x.device) if w is None else w.float() for w in ws])
         return torch.stack(xs), torch.stack(ys), weights, slots
 
     def _meta_loss(

@@ -93,7 +93,7 @@ class Reptile(MetaBase):
         """Inner steps on the pooled current + replay batch, then the Reptile / MER interpolation."""
         n = x.shape[0]
         xa, ya, wa = pooled(x, y, replay_batch)  # [n + m, ...], [n + m], [n + m] or None
-        losses = torch.empty(xa.shape[0])  # [n + m], filled batch by batch
+        losses = torch.empty(xa.shape[0], device=xa.device)  # [n + m], filled batch by batch
         start = self._snapshot()
         for idx in self.inner_batches(x, y, replay_batch, generator):
             if self.mode == "reptile":

@@ -70,8 +70,9 @@ class PrioritizedBuffer(TensorStore):
         beta: float = 0.4,
         eps: float = 1e-3,
         storage: str = "reservoir",
+        device: Any = None,
     ):
-        super().__init__(capacity, batch_size, input_shape, seed)
+        super().__init__(capacity, batch_size, input_shape, seed, device)
         if storage not in ("reservoir", "fifo"):
             raise ValueError(f"unknown storage {storage!r}")
         self.alpha, self.beta, self.eps, self.storage = float(alpha), float(beta), float(eps), storage
@@ -90,7 +91,7 @@ class PrioritizedBuffer(TensorStore):
 
     def _from_loss(self, loss: torch.Tensor) -> torch.Tensor:
         """Priorities ``|loss| + eps``: [k] -> [k] float64."""
-        return loss.detach().reshape(-1).abs().to(torch.float64) + self.eps
+        return loss.detach().reshape(-1).abs().to(device="cpu", dtype=torch.float64) + self.eps
 
     def add(self, x: torch.Tensor, y: torch.Tensor, task: int, loss: torch.Tensor | None = None) -> None:
         """Offer ``x`` [n, ...], ``y`` [n] with per-sample ``loss`` [n] (None: the max priority)."""
@@ -156,8 +157,8 @@ class ClassBalancedBuffer(TensorStore):
 
     kind = "class-balanced"
 
-    def __init__(self, capacity: int, batch_size: int, input_shape: tuple[int, ...], seed: int):
-        super().__init__(capacity, batch_size, input_shape, seed)
+    def __init__(self, capacity: int, batch_size: int, input_shape: tuple[int, ...], seed: int, device: Any = None):
+        super().__init__(capacity, batch_size, input_shape, seed, device)
         self.slots_of: dict[int, list[int]] = {}  # class -> its slots (order matters for draws)
         self.seen_of: dict[int, int] = {}  # class -> samples of it offered so far
 

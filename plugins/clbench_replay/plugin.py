@@ -50,6 +50,7 @@ def _common(options: ReplayOptions, build: BuildContext) -> dict[str, Any]:
         "batch_size": batch_size,
         "input_shape": build.input_shape,
         "seed": buffer_seed(options, build),
+        "device": build.device,
     }
 
 

@@ -29,18 +29,22 @@ class TensorStore(ReplayBuffer):
     ``state_dict`` / ``load_state_dict``.
 
     ``capacity`` samples of shape ``input_shape``; ``batch_size`` is the replay batch size the
-    learner draws per step; ``seed`` seeds the buffer's own generator (used by ``add``).
+    learner draws per step; ``seed`` seeds the buffer's own generator (used by ``add``). The
+    samples (``x``, ``y``) live on ``device`` (the run's; None: the CPU), as do the batches drawn;
+    the bookkeeping (task ids, counts, priorities, slot indices) stays on the CPU, where the
+    generators draw.
     """
 
     kind = "store"
 
-    def __init__(self, capacity: int, batch_size: int, input_shape: tuple[int, ...], seed: int):
+    def __init__(self, capacity: int, batch_size: int, input_shape: tuple[int, ...], seed: int, device: Any = None):
         if capacity < 1 or batch_size < 1:
             raise ValueError("capacity and batch_size must be positive")
         self.capacity, self.batch_size = int(capacity), int(batch_size)
         self.input_shape = tuple(int(s) for s in input_shape)
-        self.x = torch.zeros((self.capacity, *self.input_shape), dtype=torch.float32)  # [C, *input_shape]
-        self.y = torch.zeros(self.capacity, dtype=torch.long)  # [C]
+        self.device = torch.device(device if device is not None else "cpu")
+        self.x = torch.zeros((self.capacity, *self.input_shape), dtype=torch.float32, device=self.device)  # [C, ...]
+        self.y = torch.zeros(self.capacity, dtype=torch.long, device=self.device)  # [C]
         self.task = torch.full((self.capacity,), -1, dtype=torch.long)  # [C]; -1 = empty slot
         self.size = 0  # filled slots: 0 .. size-1
         self.seen = 0  # samples offered so far
@@ -72,8 +76,11 @@ class TensorStore(ReplayBuffer):
             pool = self._slots_of_task.get(task)
             if pool is None:  # a scan of the storage, cached until a write touches the task
                 pool = self._slots_of_task[task] = torch.nonzero(self.task[: self.size] == task).flatten()  # [m]
-        index, weight = self._draw(n, pool, generator)
-        return ReplayBatch(self.x[index], self.y[index], self.task[index], index, weight)
+        index, weight = self._draw(n, pool, generator)  # [k] slots and weights, on the CPU
+        if self.device.type == "cpu":
+            return ReplayBatch(self.x[index], self.y[index], self.task[index], index, weight)
+        moved = None if weight is None else weight.to(self.device)
+        return ReplayBatch(self.x[index], self.y[index], self.task[index].to(self.device), index, moved)
 
     def state_dict(self) -> dict[str, Any]:
         """Held samples, counters and the generator state (all tensors are copies)."""

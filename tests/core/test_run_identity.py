@@ -87,13 +87,15 @@ def test_moving_a_default_away_from_its_neutral_value_changes_the_run_id():
     assert _probe_id(_DefaultMoved, momentum=0.0) == _probe_id(_Before)
 
 
-def test_the_canonical_config_keeps_every_option_and_resolves_back(host):
+def test_the_canonical_config_is_the_identity_and_settings_travel_beside_it():
     resolved = resolve(_config_with_model("probe-net"), _host_with(_After).registry)
     canonical = resolved.canonical()
-    assert canonical["model"]["options"] == {"width": 8, "momentum": 0.0, "log_every": 10}
-    assert "momentum" not in resolved.identity()["model"]["options"]
-    again = resolve(config_from_canonical(canonical), _host_with(_After).registry)
-    assert again.run_id == resolved.run_id
+    assert canonical["model"]["options"] == {"width": 8}  # momentum at its neutral value, log_every a setting
+    assert resolved.settings()["model"] == {"log_every": 10} and resolved.settings()["train"] == {"device": "auto"}
+    again = resolve(config_from_canonical(canonical, resolved.settings()), _host_with(_After).registry)
+    assert again.run_id == resolved.run_id and again.settings() == resolved.settings()
+    moved = resolve(_config_with_model("probe-net"), _host_with(_After).registry)
+    assert moved.canonical() == canonical
 
 
 def _config_with_model(name):
@@ -112,7 +114,7 @@ class _GrownTrain(TrainConfig):
 def test_adding_a_train_setting_keeps_the_run_id(host):
     resolved = _resolve(host)
     grown = type(resolved)(resolved.components, resolved.options, _GrownTrain(), resolved.seed)
-    assert "device" in grown.canonical()["train"] and "warmup_epochs" in grown.canonical()["train"]
+    assert "device" not in grown.canonical()["train"] and grown.settings()["train"] == {"device": "cpu"}
     assert grown.run_id == resolved.run_id == DEFAULT_RUN_ID
     moved = type(resolved)(resolved.components, resolved.options, _GrownTrain(device="cuda"), resolved.seed)
     assert moved.run_id == DEFAULT_RUN_ID
@@ -131,3 +133,31 @@ def test_neutral_values_compare_as_json(value):
 
 def test_run_id_of_is_order_independent():
     assert run_id_of({"a": 1, "b": {"c": 2, "d": 3}}) == run_id_of({"b": {"d": 3, "c": 2}, "a": 1})
+
+
+def test_a_kind_added_later_keeps_run_ids_while_its_neutral_component_is_used(monkeypatch):
+    """A new kind (here a learning-rate scheduler) with ``neutral="none"``: runs that use ``none``
+    keep their ids and old records read as using it; another scheduler is a new run."""
+    import clbench.config as config_module
+    import clbench.registry as registry_module
+    from clbench.registry import Kind
+
+    kind = Kind("schedulers", "scheduler", "scheduler", "clbench_register_schedulers", "none", "Factory", "x", "none")
+    monkeypatch.setattr(registry_module, "KIND_TABLE", (*registry_module.KIND_TABLE, kind))
+    monkeypatch.setitem(registry_module.KINDS, "schedulers", "scheduler")
+    monkeypatch.setattr(config_module, "COMPONENT_SECTIONS", (*config_module.COMPONENT_SECTIONS, "scheduler"))
+    monkeypatch.setitem(config_module.DEFAULT_NAMES, "scheduler", "none")
+    monkeypatch.setitem(config_module.KIND_OF_SECTION, "scheduler", "schedulers")
+    registry = make_plugin_host().registry
+    registry._items["schedulers"] = {}
+    registry.add("schedulers", "test", "none", lambda options, build: None, description="constant lr")
+    registry.add("schedulers", "test", "cosine", lambda options, build: None, description="cosine")
+
+    default = resolve(RunConfig(), registry)
+    assert "scheduler" not in default.canonical() and default.run_id == DEFAULT_RUN_ID
+    cosine = RunConfig()
+    cosine.set_name("scheduler", "cosine")
+    assert resolve(cosine, registry).canonical()["scheduler"]["name"] == "cosine"
+    assert resolve(cosine, registry).run_id != DEFAULT_RUN_ID
+    old = dict(default.canonical())  # a record written before the kind existed
+    assert resolve(config_from_canonical(old), registry).run_id == DEFAULT_RUN_ID
