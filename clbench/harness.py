@@ -326,7 +326,11 @@ def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str 
     if not ctx.learner.resumable:
         return f"{type(ctx.learner).__name__} cannot resume from a checkpoint; the run starts again from the first task"
     state = saved.progress
-    ctx.learner.load_state_dict(saved.learner)
+    try:
+        ctx.learner.load_state_dict(saved.learner)
+    except Exception as exc:  # noqa: BLE001 - e.g. written by an incompatible version of a plugin
+        ctx.learner = build_learner(ctx)  # a learner untouched by the failed load
+        return f"checkpoint not used ({describe_error(exc)}); the run starts from the first task"
     restore_rng(saved.rng, ctx.generator)
     ctx.accuracy_matrix = [list(map(float, row)) for row in state["accuracy_matrix"]]
     ctx.init_accuracy = list(map(float, state["init_accuracy"]))

@@ -162,3 +162,38 @@ def test_ray_gives_each_run_its_share_of_a_gpu(tmp_path, host):
     assert len(summary.ok) == 3 and not summary.failed
     for path in (tmp_path / "r" / "runs").glob("*.json"):
         assert json.loads(path.read_text())["runtime"]["ray_gpu_ids"] == [0]
+
+
+def test_a_checkpoint_that_does_not_fit_the_learner_is_not_used(host, tmp_path):
+    """A checkpoint of the same run id whose learner state does not load (here: a model of another
+    width, as an incompatible plugin version would write) is set aside: the run starts afresh."""
+    import torch
+
+    from clbench.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+
+    config = resolve(_config(replay="reservoir"), host.registry)
+    whole = execute(config, host, results=None).record
+    folder = tmp_path / "checkpoints"
+    execute(config, host, results=None, checkpoints=folder, keep_checkpoints=True)
+    path = checkpoint_path(folder, config.run_id)
+    saved = load_checkpoint(path, config.run_id)
+    saved.learner["model"] = {k: torch.zeros(3, *v.shape[1:]) for k, v in saved.learner["model"].items()}
+    save_checkpoint(path, saved)
+    notes: list[str] = []
+    again = execute(config, host, results=None, checkpoints=folder, on_note=notes.append).record
+    assert len(notes) == 1 and notes[0].startswith("checkpoint not used (RuntimeError")
+    assert again["accuracy_matrix"] == whole["accuracy_matrix"] and "resumed_after_task" not in again["timings"]
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b""], ids=["garbage", "empty"])
+def test_an_unreadable_checkpoint_is_set_aside_in_one_line(host, tmp_path, content):
+    from clbench.checkpoints import checkpoint_path
+
+    config = resolve(_config(), host.registry)
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    checkpoint_path(folder, config.run_id).write_bytes(content)
+    notes: list[str] = []
+    record = execute(config, host, results=None, checkpoints=folder, on_note=notes.append).record
+    assert record["status"] == "ok" and len(notes) == 1 and "checkpoint not used (cannot read" in notes[0]
+    assert "\n" not in notes[0] and not checkpoint_path(folder, config.run_id).exists()  # removed once complete
