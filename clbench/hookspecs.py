@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from clbench.options import Options
     from clbench.report.content import Report
     from clbench.report.figures import Figure
+    from clbench.report.tables import Table
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -99,6 +100,16 @@ def clbench_register_commands(cli: click.Group) -> None:
     keep the module light (import torch inside the command). A command whose name is taken is
     refused with a warning; the built-in commands cannot be replaced.
     """
+
+
+@hookspec
+def clbench_report_tables(report: Report) -> list[Table]:
+    """Sections a plugin adds to ``clbench report`` (every format): a list of
+    :class:`clbench.report.tables.Table` (a title, a header, rows of text cells, an alignment per
+    column, and an optional intro and notes), placed after the core's time table. ``report`` is
+    the :class:`clbench.report.content.Report` being written.
+    """
+    raise NotImplementedError  # a specification: plugins implement it
 
 
 @hookspec

@@ -38,7 +38,8 @@ ESSENTIAL_PLUGINS = ("core", "basic")
 #: others still run. A wrapper cannot wrap the others there: plugins that declare one are refused.
 ONE_BY_ONE_HOOKS = frozenset(
     {"clbench_run_start", "clbench_task_start", "clbench_epoch_end", "clbench_task_end",
-     "clbench_evaluation_done", "clbench_run_end", "clbench_register_commands", "clbench_report_figures"}
+     "clbench_evaluation_done", "clbench_run_end", "clbench_register_commands", "clbench_report_figures",
+     "clbench_report_tables"}
 )  # fmt: skip
 
 

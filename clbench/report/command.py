@@ -15,6 +15,7 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -178,6 +179,26 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def plugin_tables(report: Any, host: Any) -> list[Any]:
+    """The sections plugins add (hook ``clbench_report_tables``), each checked: a
+    :class:`~clbench.report.tables.Table` whose rows have one cell per header column and an
+    alignment per column. Anything else, or a plugin that raises, is left out with a line in
+    ``report.notes``."""
+    from clbench.report.tables import Table
+
+    out = []
+    for plugin, made in host.collect("clbench_report_tables", report.notes, report=report):
+        for table in made or []:
+            width = len(table.header) if isinstance(table, Table) else -1
+            if not isinstance(table, Table) or len(table.align) != width or any(len(r) != width for r in table.rows):
+                report.notes.append(
+                    f"plugin {plugin!r} gave a section that is not a well-formed clbench Table; left out"
+                )
+                continue
+            out.append(table)
+    return out
+
+
 def generate_report(
     results: str | Path = "results",
     *,
@@ -215,13 +236,15 @@ def generate_report(
     for line in report.warnings:
         warn(line)
     report.about = [str(paragraph) for paragraph in about]
+    from clbench.plugins import make_plugin_host
 
+    host = make_plugin_host(tuple(plugins))
+    report.plugin_tables = plugin_tables(report, host)
     images = []
     if figures and fmt in ("md", "html"):
-        from clbench.plugins import make_plugin_host
         from clbench.report.figures import make_figures
 
-        images = make_figures(report, make_plugin_host(tuple(plugins)))
+        images = make_figures(report, host)
     if fmt == "md":
         from clbench.report.render import render_md
 

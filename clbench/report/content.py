@@ -73,6 +73,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: What the experiment is, in the user's words (``clbench report --about``): shown first.
     about: list[str] = field(default_factory=list)
+    #: Sections plugins add (hook ``clbench_report_tables``): :class:`clbench.report.tables.Table`.
+    plugin_tables: list[Any] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:

@@ -283,6 +283,7 @@ def tables(report: Report) -> tuple[list[Table], list[Table]]:
     head = [results_table(report), differences_table(report), claims_table(report), metrics_table(report)]
     tail = [
         times_table(report),
+        *report.plugin_tables,
         failures_table(report),
         skipped_table(report),
         conventions_table(report),

@@ -182,3 +182,42 @@ def test_commands_hook_gets_a_click_group():
     host = make_plugin_host(objects=[("probe", Probe())])
     host.collect("clbench_register_commands", [], cli=click.Group("probe"))
     assert seen == [True]
+
+
+@pytest.mark.parametrize("fmt", ["md", "html", "latex"])
+def test_plugin_sections_reach_every_report_format(tmp_path, fmt):
+    import json
+
+    import clbench.plugins as plugins
+    from clbench.report.command import generate_report
+    from clbench.report.tables import Table
+    from tests.helpers import complete_record
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "0123456789abcdef.json").write_text(json.dumps(complete_record()))
+
+    class Sections:
+        @hookimpl
+        def clbench_report_tables(self, report):
+            good = Table("Memory usage by group", ["group", "slots used"], [[g.label, "17"] for g in report.groups],
+                         ["l", "r"], intro="From a test plugin.")  # fmt: skip
+            bad = Table("Broken", ["a", "b"], [["only one cell"]], ["l", "l"])
+            return [good, bad]
+
+    original = plugins.make_plugin_host
+
+    def with_sections(extra=(), **kwargs):
+        return original(extra, objects=[("sections", Sections())], **kwargs)
+
+    plugins.make_plugin_host = with_sections
+    try:
+        path = generate_report(tmp_path, fmt=fmt, out=tmp_path / f"report.{ 'tex' if fmt == 'latex' else fmt}",
+                               warn=lambda line: None, figures=False)  # fmt: skip
+    finally:
+        plugins.make_plugin_host = original
+    text = path.read_text()
+    assert "Memory usage by group" in text and "slots used" in text and "17" in text
+    assert "Broken" not in text.replace("not a well-formed", "")
+    if fmt != "latex":  # latex carries notes as comments too, but escaped differently
+        assert "not a well-formed clbench Table" in text.replace("\\_", "_")
