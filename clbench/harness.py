@@ -318,7 +318,9 @@ def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str 
     or None when there was no checkpoint."""
     assert ctx.learner is not None and ctx.checkpoint is not None
     try:
-        saved = load_checkpoint(ctx.checkpoint, ctx.run_id, ctx.device or "cpu")
+        # loaded to the CPU: generator states must stay CPU tensors; the model, the optimiser and the
+        # replay storage copy their tensors to the run's device as they load them
+        saved = load_checkpoint(ctx.checkpoint, ctx.run_id)
     except CheckpointError as exc:
         return f"checkpoint not used ({exc}); the run starts from the first task"
     if saved is None:
@@ -341,9 +343,10 @@ def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str 
     progress.adapted_rows = state["adapted_rows"]
     progress.train_stats = state["train_stats"]
     before = dict(state["timings"])
-    timings.update({k: before[k] for k in ("train_s", "eval_s", "init_eval_s", "checkpoint_s") if k in before})
+    kept = ("train_s", "eval_s", "init_eval_s", "checkpoint_s", "resumed_after_task")
+    timings.update({k: before[k] for k in kept if k in before})
     timings["elapsed_before_s"] = float(before.get("elapsed_s", 0.0))
-    timings.setdefault("resumed_after_task", []).append(saved.tasks_done - 1)
+    timings["resumed_after_task"] = [*timings.get("resumed_after_task", []), saved.tasks_done - 1]
     return (
         f"resumed from the checkpoint after task {saved.tasks_done} of {len(ctx.stream.tasks) if ctx.stream else '?'}"
     )
@@ -447,7 +450,7 @@ def _finish_interrupted(
     kept = f"kept {progress.tasks_done} of {total} tasks"
     where = f" in {result.path}" if result.path is not None else ""
     if ctx.checkpoint is not None and ctx.checkpoint.exists():
-        then = "; the same command resumes from the checkpoint after the last completed task"
+        then = "; the same command resumes from its last checkpoint"
     elif ctx.learner is not None and not ctx.learner.resumable:
         then = f"; {type(ctx.learner).__name__} cannot resume: the same command starts it again"
     else:

@@ -28,7 +28,7 @@ from clbench import hookimpl
 @hookimpl
 def clbench_task_start(context, task_index):
     folder = os.environ.get("CLBENCH_TEST_PAUSE_DIR")
-    if folder and task_index == 1:
+    if folder and task_index == int(os.environ.get("CLBENCH_TEST_PAUSE_AT", "1")):
         Path(folder, context.run_id).write_text("paused")
         time.sleep(60)
 """
@@ -81,11 +81,14 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-def _interrupted_run(tmp_path: Path, args: list[str], pause: Path) -> subprocess.CompletedProcess:
-    """Start the run, wait until it pauses at task 1, send SIGINT as a terminal's Ctrl-C does."""
+def _interrupted_run(tmp_path: Path, args: list[str], pause: Path, at: int = 1) -> subprocess.CompletedProcess:
+    """Start the run, wait until it pauses at task ``at``, send SIGINT as a terminal's Ctrl-C does."""
+    for old in pause.iterdir():
+        old.unlink()
+    env = {**_env(tmp_path, pause), "CLBENCH_TEST_PAUSE_AT": str(at)}
     proc = subprocess.Popen(
         [CLBENCH, "run", *args, "--results", "r", "-q", "--plugin", "pause_plugin"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(tmp_path, pause),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     try:
         assert _wait_for(lambda: any(pause.iterdir()) or proc.poll() is not None, 300)
@@ -108,7 +111,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_record(tmp_path, name):
 
     stopped = _interrupted_run(tmp_path, args, pause)
     assert stopped.returncode == 130, stopped.stderr
-    assert "kept 1 of 3 tasks" in stopped.stderr and "resumes from the checkpoint" in stopped.stderr
+    assert "kept 1 of 3 tasks" in stopped.stderr and "resumes from its last checkpoint" in stopped.stderr
     (record_file,) = (tmp_path / "r" / "runs").glob("*.json")
     partial = json.loads(record_file.read_text())
     assert partial["status"] == "interrupted" and partial["accuracy_matrix"] == reference["accuracy_matrix"][:1]
@@ -132,6 +135,20 @@ def test_a_strategy_that_cannot_resume_says_so_and_starts_again(tmp_path):
     assert not (tmp_path / "r" / "checkpoints").exists() or not any((tmp_path / "r" / "checkpoints").iterdir())
     again = _run(tmp_path, args, "r")
     assert {k: again[k] for k in COMPARED} == {k: reference[k] for k in COMPARED}
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_twice_resumes_twice(tmp_path):
+    pause = _setup(tmp_path)
+    args = ["--meta", "maml", "--replay", "prioritized", *tiny_flags(4)]
+    reference = _run(tmp_path, args, "reference")
+    assert _interrupted_run(tmp_path, args, pause, at=1).returncode == 130
+    second = _interrupted_run(tmp_path, args, pause, at=3)
+    assert second.returncode == 130 and "kept 3 of 4 tasks" in second.stderr, second.stderr
+    resumed = _run(tmp_path, args, "r")
+    assert {k: resumed[k] for k in COMPARED} == {k: reference[k] for k in COMPARED}
+    assert resumed["timings"]["resumed_after_task"] == [0, 2]
+    assert len(resumed["timings"]["train_s"]) == 4  # one training time per task, none counted twice
 
 
 @pytest.mark.slow
