@@ -29,19 +29,28 @@ def derive_seed(seed: int, salt: int) -> int:
     return (int(seed) * SEED_STRIDE + int(salt)) % (2**63)
 
 
+#: Task inputs: a float tensor [n, *input_shape], or a :class:`clbench.inputs.LazyInputs` that makes
+#: such tensors per batch from compact storage (``x[index]``, ``x[a:b]``, ``x.shape``, ``len(x)`` and
+#: ``x.to(device)`` behave alike; :func:`clbench.inputs.materialize` gives the tensor).
+Inputs = Any
+
+
 @dataclass
 class Task:
-    """One task of a stream: its id, train and test tensors.
+    """One task of a stream: its id, train and test inputs and labels.
 
-    ``train_x`` [n_train, *input_shape], ``train_y`` [n_train]; likewise the test split.
+    ``train_x`` [n_train, *input_shape] (:data:`Inputs`), ``train_y`` [n_train] int64; likewise the
+    test split. ``classes`` are the labels the task uses; in the task-incremental scenario the
+    logits are masked to them (see :mod:`clbench.scenarios`), otherwise they are informative.
     """
 
     id: int
-    train_x: torch.Tensor
+    train_x: Inputs
     train_y: torch.Tensor
-    test_x: torch.Tensor
+    test_x: Inputs
     test_y: torch.Tensor
     name: str = ""
+    classes: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -49,7 +58,9 @@ class TaskStream:
     """A benchmark's output: the tasks in training order and what models need to know of them.
 
     ``sequence_steps`` is the default number of steps a memory model reads a sample in; ``info``
-    holds benchmark-specific facts worth recording (e.g. calibration parameters).
+    holds benchmark-specific facts worth recording (e.g. calibration parameters). ``scenario`` is
+    ``"task"``, ``"class"`` or ``"domain"`` (see :mod:`clbench.scenarios`), or None when the
+    stream does not declare one (one head, no masking: as ``class`` or ``domain``).
     """
 
     name: str
@@ -58,6 +69,7 @@ class TaskStream:
     input_shape: tuple[int, ...]
     sequence_steps: int = 1
     info: dict[str, Any] = field(default_factory=dict)
+    scenario: str | None = None
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -124,6 +136,13 @@ class BuildContext:
     def sequence_steps(self) -> int:
         """The stream's default number of steps a memory model reads a sample in."""
         return int(self._stream().sequence_steps)
+
+    def criterion(self) -> Any:
+        """The per-sample loss for this stream, ``(logits [n, C], y [n]) -> [n]``: cross-entropy,
+        masked to each sample's task classes in the task scenario (:func:`clbench.scenarios.criterion_for`)."""
+        from clbench.scenarios import criterion_for
+
+        return criterion_for(self._stream())
 
     def build_model(self) -> Any:
         """A freshly initialised model of the run's configured kind: ``torch.nn.Module`` mapping
@@ -319,10 +338,22 @@ class MetaLearner(ABC):
     #: False for meta-learners that draw from the buffer themselves (e.g. per-task batches):
     #: the loop then passes ``replay_batch=None`` and does not draw one.
     uses_replay_batch: bool = True
+    #: The stream's per-sample loss ``(logits [n, C], y [n]) -> [n]`` (:meth:`BuildContext.criterion`),
+    #: set by the learner before :meth:`bind`; None means plain cross-entropy. Compute losses with
+    #: :meth:`per_sample_loss` so that the task scenario's masking applies.
+    criterion: Callable[[Any, Any], Any] | None = None
 
     def bind(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, train: TrainConfig) -> None:
         """Attach to the model and optimiser; called once before training."""
         self.model, self.optimizer, self.train = model, optimizer, train
+
+    def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Losses [n] of ``logits`` [n, C] against labels ``y`` [n] under :attr:`criterion`."""
+        if self.criterion is None:
+            from clbench.training import per_sample_loss
+
+            return per_sample_loss(logits, y)
+        return self.criterion(logits, y)
 
     def check_compatible(self, replay: ReplayBuffer | None) -> None:  # noqa: B027
         """Raise :class:`clbench.errors.UserError` if this meta-learner cannot work with ``replay``."""

@@ -37,6 +37,8 @@ from clbench.interrupts import Interrupted, interrupt_in
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
 from clbench.records import SCHEMA_VERSION, MalformedRecord, save_record, strict_json
+from clbench.scenarios import check_stream as check_scenario
+from clbench.scenarios import eval_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -121,6 +123,10 @@ def _check_stream(stream: Any, name: str) -> None:
             raise ValueError(f"benchmark {name!r}: task {task.id} has x and y of different lengths")
         if tuple(task.train_x.shape[1:]) != tuple(stream.input_shape):
             raise ValueError(f"benchmark {name!r}: task {task.id} inputs are not of shape {stream.input_shape}")
+    try:
+        check_scenario(stream)
+    except ValueError as exc:
+        raise ValueError(f"benchmark {name!r}: {exc}") from None
 
 
 def build_stream(ctx: RunContext) -> TaskStream:
@@ -156,7 +162,9 @@ def build_learner(ctx: RunContext) -> Learner:
             ctx.notify("clbench_epoch_end", task_index=task_index, epoch=epoch, loss=loss)
 
     assert ctx.generator is not None
-    return ComposedLearner(model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook)
+    return ComposedLearner(
+        model, meta, replay, cfg.train, ctx.generator, on_epoch_end=epoch_hook, criterion=build.criterion()
+    )
 
 
 def eval_batch_size(ctx: RunContext) -> int:
@@ -188,12 +196,13 @@ def evaluate_all(ctx: RunContext, row: int) -> tuple[list[float], list[float] | 
     plain: list[float] = []
     adapted: list[float] = []
     for index, task in enumerate(stream.tasks):
-        plain.append(accuracy(learner.predict, task.test_x, task.test_y, bs))
+        mask = eval_mask(stream, task)
+        plain.append(accuracy(learner.predict, task.test_x, task.test_y, bs, mask))
         # adaptation draws from its own generator, so plain results do not depend on it
         g = torch.Generator().manual_seed(derive_seed(ctx.config.seed, (row + 1) * ADAPT_SALT_ROW + index))
         predictor = learner.adapted_predictor(index, stream, g)
         if predictor is not None:
-            adapted.append(accuracy(predictor, task.test_x, task.test_y, bs))
+            adapted.append(accuracy(predictor, task.test_x, task.test_y, bs, mask))
     return plain, (adapted if adapted else None)
 
 
@@ -493,6 +502,8 @@ def _finish(
     record["init_accuracy"] = ctx.init_accuracy
     if ctx.stream is not None:
         record["benchmark_info"] = dict(getattr(ctx.stream, "info", {}) or {})
+        if ctx.stream.scenario is not None:
+            record["benchmark_info"].setdefault("scenario", ctx.stream.scenario)
     if notify:  # hooks see a copy: a plugin's own data goes under its key in context.extras
         ctx.notify("clbench_run_end", record=copy.deepcopy(record))
     timings["total_s"] = _elapsed(ctx, timings)

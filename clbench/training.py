@@ -101,11 +101,19 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def accuracy(predict: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
-    """Fraction of ``x`` [n, ...] whose argmax logit equals ``y`` [n]; evaluated in large batches."""
+def accuracy(predict: Any, x: Any, y: torch.Tensor, batch_size: int, classes: Any = None) -> float:
+    """Fraction of ``x`` [n, ...] (a tensor or lazy inputs) whose argmax logit equals ``y`` [n];
+    evaluated in large batches. ``classes``: when given, the argmax is taken over these classes'
+    logits only (the task scenario, where the task id is known at test time)."""
     correct = 0
+    keep = None
     for start in range(0, x.shape[0], batch_size):
-        logits = predict(x[start : start + batch_size])
+        logits = predict(x[start : start + batch_size])  # [b, C]
+        if classes is not None:
+            if keep is None:
+                keep = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
+                keep[list(classes)] = True
+            logits = logits.masked_fill(~keep, float("-inf"))
         correct += int((logits.argmax(dim=1) == y[start : start + batch_size]).sum())
     return correct / max(1, x.shape[0])
 
@@ -115,7 +123,9 @@ class ComposedLearner(Learner):
 
     Each batch: draw a replay batch (when the buffer holds samples), let the meta-learner update
     the model, then (first epoch only, so every sample is offered once) add the batch to the buffer
-    with its per-sample loss, and refresh the replayed samples' priorities.
+    with its per-sample loss, and refresh the replayed samples' priorities. ``criterion`` is the
+    stream's per-sample loss (:meth:`clbench.components.BuildContext.criterion`), handed to the
+    meta-learner; None keeps plain cross-entropy.
     """
 
     def __init__(
@@ -126,11 +136,14 @@ class ComposedLearner(Learner):
         train: TrainConfig,
         generator: torch.Generator,
         on_epoch_end: Any = None,
+        criterion: Any = None,
     ):
         self.model, self.meta, self.replay, self.train, self.generator = model, meta, replay, train, generator
         self.optimizer = build_optimizer(model.parameters(), train)
         self.schedule = EpochDecay(self.optimizer, train)
         self.on_epoch_end = on_epoch_end
+        if criterion is not None:
+            meta.criterion = criterion
         meta.check_compatible(replay)
         meta.bind(model, self.optimizer, train)
 

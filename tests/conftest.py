@@ -26,3 +26,17 @@ def host():
     from clbench.plugins import make_plugin_host
 
     return make_plugin_host()
+
+
+@pytest.fixture(scope="session")
+def vision_root(tmp_path_factory):
+    """A data root with made-up MNIST, Fashion-MNIST (600 train / 200 test images), CIFAR-10 and
+    CIFAR-100 (3,000 / 2,000: 30 and 20 a class) files in the data sets' own formats (see clbench_vision.synthetic)."""
+    from clbench_vision.synthetic import write_like
+
+    root = tmp_path_factory.mktemp("vision-data")
+    for key, seed in (("mnist", 1), ("fashion-mnist", 2)):
+        write_like(root, key, 600, 200, seed=seed)
+    write_like(root, "cifar10", 1000, 200, seed=3)
+    write_like(root, "cifar100", 3000, 2000, seed=4)
+    return root

@@ -12,6 +12,7 @@ import pytest
 
 from clbench.components import BuildContext, Learner, MetaLearner, ReplayBuffer
 from clbench.config import RunConfig, TrainConfig, resolve
+from clbench.errors import UserError
 from clbench.harness import RunContext, execute
 from clbench.plugins import make_plugin_host
 from clbench.registry import KIND_TABLE
@@ -31,13 +32,23 @@ def _params(kind):
     return out
 
 
+#: Where benchmarks that read files find them: the made-up image files of ``vision_root``.
+FILES: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True)
+def _data_files(vision_root):
+    FILES.update(root=str(vision_root), download=False, checksum=False)
+
+
 def tiny_config(**names) -> RunConfig:
-    """Two tiny tasks of the chosen benchmark, one epoch, small batches."""
+    """Two tiny tasks of the chosen benchmark, one epoch, small batches; benchmarks that read
+    data files read the made-up ones."""
     cfg = RunConfig()
     for section, name in names.items():
         cfg.set_name(section, name)
     bench = REGISTRY.get("benchmarks", cfg.names["benchmark"])
-    for key, value in TINY_BENCHMARK.items():
+    for key, value in {**TINY_BENCHMARK, **FILES}.items():
         if key in bench.options.model_fields:
             cfg.options["benchmark"][key] = value
     cfg.train.update({"epochs": 1, "batch_size": 16})
@@ -57,7 +68,7 @@ def run_ok(cfg: RunConfig) -> dict:
 @pytest.mark.parametrize("name", _params("benchmarks"))
 def test_benchmark_builds_a_valid_stream(name):
     comp = REGISTRY.get("benchmarks", name)
-    opts = comp.options(**{k: v for k, v in TINY_BENCHMARK.items() if k in comp.options.model_fields})
+    opts = comp.options(**{k: v for k, v in {**TINY_BENCHMARK, **FILES}.items() if k in comp.options.model_fields})
     stream = comp.factory(opts, BuildContext(seed=0, train=TrainConfig()))
     assert len(stream.tasks) >= 1 and stream.n_classes >= 2
     for task in stream.tasks:
@@ -72,13 +83,22 @@ def test_model_trains_and_backpropagates(name):
     import torch
 
     comp = REGISTRY.get("models", name)
-    model = comp.factory(comp.options(), BuildContext.for_shapes((32,), 5, 8))
-    x = torch.randn(4, 32)
+    # flat vectors (the default stream) or images [C, H, W] (split-mnist): the first the model takes
+    for shape, stream in (((32,), "shifting-linear"), ((1, 28, 28), "split-mnist")):
+        try:
+            model = comp.factory(comp.options(), BuildContext.for_shapes(shape, 5, shape[-1] // 4 or 1))
+        except UserError:
+            continue
+        benchmark = stream
+        break
+    else:
+        pytest.fail(f"model {name} takes neither flat vectors nor images")
+    x = torch.randn(4, *shape)
     logits = model(x)
     assert logits.shape == (4, 5)
     logits.sum().backward()
     assert any(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    run_ok(tiny_config(model=name))
+    run_ok(tiny_config(model=name, benchmark=benchmark))
 
 
 def _build(kind: str, name: str):

@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 from avalanche.benchmarks import tensors_benchmark
+from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import (
+    create_multi_dataset_generic_benchmark,
+)
 from avalanche.benchmarks.scenarios.online import split_online_stream
+from avalanche.benchmarks.utils import _make_taskaware_classification_dataset
 from avalanche.core import BaseSGDPlugin
 from avalanche.evaluation.metrics import accuracy_metrics, bwt_metrics, forgetting_metrics
 from avalanche.models.base_model import BaseModel
@@ -33,6 +37,7 @@ from torch import nn
 
 from clbench.components import BuildContext, Learner, TaskStream
 from clbench.errors import UserError
+from clbench.inputs import is_lazy
 from clbench.training import EpochDecay, build_optimizer
 from clbench_avalanche.crosscheck import CROSSCHECK_KEY, row_from_metrics, stream_metrics
 
@@ -65,18 +70,57 @@ def seed_all(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+class TaskSplit(torch.utils.data.Dataset):
+    """One task split of lazy inputs (:class:`clbench.inputs.LazyInputs`) as a map-style data set:
+    item i is ``(x [*input_shape] float, y int)``, made when Avalanche's loader asks for it."""
+
+    def __init__(self, x: Any, y: torch.Tensor):
+        self.x, self.y = x, y.cpu()
+        self.targets = self.y.tolist()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.x[int(i)], self.targets[int(i)]
+
+
 def to_benchmark(stream: TaskStream) -> Any:
-    """An Avalanche benchmark with one experience per clbench task, same tensors, task label 0.
+    """An Avalanche benchmark with one experience per clbench task, same inputs, task label 0.
 
     Experience i of ``train_stream``/``test_stream`` holds task i's ``train_x`` [n, *input_shape],
-    ``train_y`` [n] (resp. the test split).
+    ``train_y`` [n] (resp. the test split). Tensors go in as they are; lazy inputs (image streams)
+    as :class:`TaskSplit` data sets, so that no float copy of a whole stream is made.
     """
+    if any(is_lazy(t.train_x) or is_lazy(t.test_x) for t in stream.tasks):
+
+        def split(x: Any, y: torch.Tensor) -> Any:
+            data = TaskSplit(x.cpu(), y)
+            return _make_taskaware_classification_dataset(data, task_labels=0, targets=data.targets)
+
+        with quiet():
+            return create_multi_dataset_generic_benchmark(
+                [split(t.train_x, t.train_y) for t in stream.tasks], [split(t.test_x, t.test_y) for t in stream.tasks]
+            )
     with quiet():
         return tensors_benchmark(
             [[t.train_x.cpu(), t.train_y.cpu()] for t in stream.tasks],  # the strategy moves batches to its device
             [[t.test_x.cpu(), t.test_y.cpu()] for t in stream.tasks],
             task_labels=[0] * len(stream.tasks),
         )
+
+
+class MeanLoss(nn.Module):
+    """A clbench per-sample criterion ``(logits [n, C], y [n]) -> [n]`` as Avalanche's criterion
+    (the mean over the batch), e.g. the task scenario's masked cross-entropy."""
+
+    def __init__(self, per_sample: Any):
+        super().__init__()
+        self.per_sample = per_sample
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean loss of ``logits`` [n, C] against ``y`` [n]."""
+        return self.per_sample(logits, y).mean()
 
 
 class SplitModel(BaseModel, nn.Module):
@@ -202,7 +246,9 @@ class Kit:
         feature extractor and classifier instead). The optimiser is built with
         :func:`clbench.training.build_optimizer` over the parameters of ``model`` (or, when None, of
         the built model), unless the strategy takes none (SLDA). The criterion is the strategy's own
-        default, or cross-entropy where it has none.
+        default, or cross-entropy where it has none; in the task scenario, a plain cross-entropy (given or
+        default) becomes the stream's task-masked loss (:class:`MeanLoss`), while strategies with
+        losses of their own keep them (their predictions are still masked when clbench evaluates).
         """
         cls = getattr(supervised, cls_name) if isinstance(cls_name, str) else cls_name
         params = inspect.signature(cls.__init__).parameters
@@ -226,8 +272,13 @@ class Kit:
             common["optimizer"] = optimizer
         if model is not None or "model" in params:
             common["model"] = net
-        if "criterion" in params and params["criterion"].default is _NO_DEFAULT:
-            common["criterion"] = nn.CrossEntropyLoss()
+        if "criterion" in params and "criterion" not in kwargs:
+            default = params["criterion"].default
+            masked = self.context.stream is not None and self.context.stream.scenario == "task"
+            if masked and (default is _NO_DEFAULT or isinstance(default, nn.CrossEntropyLoss)):
+                common["criterion"] = MeanLoss(self.context.criterion())  # the task scenario's masked loss
+            elif default is _NO_DEFAULT:
+                common["criterion"] = nn.CrossEntropyLoss()
         plugins = list(kwargs.pop("plugins", []))
         with quiet():
             return cls(**common, **kwargs, plugins=[*plugins, self.settings])

@@ -7,12 +7,12 @@ from typing import Any
 import torch
 
 from clbench.components import BuildContext, Learner, MetaLearner, ReplayBatch, ReplayBuffer, StepResult, TaskStream
+from clbench.inputs import concat
 from clbench.training import (
     EpochDecay,
     batches,
     build_optimizer,
     optimizer_step,
-    per_sample_loss,
     pooled,
     weighted_mean,
 )
@@ -36,7 +36,7 @@ class PlainStep(MetaLearner):
         """Forward the concatenated batch [n + m, ...], backward the (weighted) mean loss, step."""
         n = x.shape[0]
         xb, yb, wb = pooled(x, y, replay_batch)  # [n + m, ...], [n + m], [n + m] or None
-        losses = per_sample_loss(self.model(xb), yb)
+        losses = self.per_sample_loss(self.model(xb), yb)
         loss = weighted_mean(losses, wb)
         optimizer_step(self.model, self.optimizer, loss, self.train.clip)
         detached = losses.detach()
@@ -59,6 +59,7 @@ class JointLearner(Learner):
         self.ctx, self.mode = context, mode
         self.train = context.train
         self.model = context.build_model()
+        self.criterion = context.criterion()
 
     def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:
         """Train a fresh model on tasks 0..task_index (or skip, in ``final`` mode before the end)."""
@@ -66,7 +67,7 @@ class JointLearner(Learner):
             return {"skipped": True}
         torch.manual_seed(self.ctx.derive_seed(JOINT_INIT_SALT + task_index))  # a fresh init per task
         self.model = self.ctx.build_model()
-        x_all = torch.cat([t.train_x for t in stream.tasks[: task_index + 1]])  # [N, ...]
+        x_all = concat([t.train_x for t in stream.tasks[: task_index + 1]])  # [N, ...], lazy inputs stay lazy
         y_all = torch.cat([t.train_y for t in stream.tasks[: task_index + 1]])  # [N]
         optimizer = build_optimizer(self.model.parameters(), self.train)
         schedule = EpochDecay(optimizer, self.train)
@@ -77,7 +78,7 @@ class JointLearner(Learner):
         for _ in range(self.train.epochs):
             total, count = 0.0, 0
             for idx in batches(n, bs, g):
-                loss = per_sample_loss(self.model(x_all[idx]), y_all[idx]).mean()
+                loss = self.criterion(self.model(x_all[idx]), y_all[idx]).mean()
                 optimizer_step(self.model, optimizer, loss, self.train.clip)
                 total, count = total + float(loss.detach()), count + 1
             losses.append(total / count)

@@ -21,6 +21,9 @@ class SequenceClassifier(nn.Module):
     """Flattens a sample, splits its features into ``steps`` steps, runs ``core`` and returns the
     last step's output as the class logits.
 
+    An image [C, H, W] is read row by row: it is flattened in (row, channel, column) order, so with
+    ``steps = H`` (the image streams' default) step r holds row r of every channel [C * W].
+
     If the feature count is not divisible by ``steps``, the end of the sequence is zero-padded.
     ``core`` maps [B, steps, features] to [B, steps, n_classes] and starts from a fixed state on
     every call, so each sample is classified on its own.
@@ -55,7 +58,10 @@ class SequenceClassifier(nn.Module):
         return f"input_shape={self.input_shape}, steps={self.steps}, features_per_step={self.features}"
 
     def to_sequence(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, *input_shape] -> [B, steps, features], zero-padding the end."""
+        """x [B, *input_shape] -> [B, steps, features], zero-padding the end; images [B, C, H, W]
+        are read row by row ([B, H, C, W] flattened)."""
+        if x.dim() == 4:
+            x = x.movedim(2, 1)  # [B, H, C, W]: a step of H/steps rows holds every channel of them
         flat = x.reshape(x.shape[0], -1)  # [B, F]
         pad = self.steps * self.features - flat.shape[1]
         if pad:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, vmap
 
+from clbench.scenarios import Criterion
 from clbench.training import per_sample_loss
 
 Params = tuple[torch.Tensor, ...]
@@ -24,10 +25,12 @@ Params = tuple[torch.Tensor, ...]
 
 class FunctionalModel:
     """A stateless view of ``model``: its trainable parameters by name, its buffers, and
-    :meth:`losses`, the per-sample losses at any parameters."""
+    :meth:`losses`, the per-sample losses at any parameters (under ``criterion``, the stream's
+    per-sample loss; None: plain cross-entropy)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, criterion: Criterion | None = None):
         self.model = model
+        self.criterion: Criterion = criterion or per_sample_loss
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.names = tuple(n for n, _ in named)
         self.params: Params = tuple(p for _, p in named)  # the live leaves
@@ -44,7 +47,7 @@ class FunctionalModel:
         return functional_call(self.model, dict(zip(self.names, params)), (x,), tie_weights=self.tied)
 
     def _one(self, params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return per_sample_loss(self._call(params, x), y)
+        return self.criterion(self._call(params, x), y)
 
     def losses(self, params: Params, x: torch.Tensor, y: torch.Tensor, batched: bool) -> torch.Tensor:
         """Per-sample losses [M, n] for tasks ``x`` [M, n, ...], ``y`` [M, n].

@@ -36,7 +36,6 @@ import torch
 
 from clbench.components import ReplayBuffer, StepResult
 from clbench.errors import UserError
-from clbench.training import per_sample_loss
 from clbench_meta.common import MetaBase, clip_grads, support_size, weighted_mean
 from clbench_meta.functional import FunctionalModel, Params, adapt, expand_params, grads_or_zeros, make_inner
 
@@ -87,7 +86,7 @@ class MAML(MetaBase):
         super().bind(model, optimizer, train)
         if train.batch_size < 2:
             raise UserError(f"meta {self.name!r} splits each batch into support and query: needs train.batch_size >= 2")
-        self.fmodel = FunctionalModel(model)
+        self.fmodel = FunctionalModel(model, self.criterion)
 
     def meta_batch_tasks(
         self, x: torch.Tensor, y: torch.Tensor, task: int, replay: ReplayBuffer | None, generator: torch.Generator
@@ -190,11 +189,11 @@ class MAML(MetaBase):
                     _assign(params, start)
                 state = self.inner.init(start)
                 for k in range(self.inner_steps):
-                    losses = per_sample_loss(self.model(xs[t, :s]), ys[t, :s])  # [s]
+                    losses = self.per_sample_loss(self.model(xs[t, :s]), ys[t, :s])  # [s]
                     if k == 0:
                         support.append(losses.detach())
                     state = self.inner.apply_(params, grads_or_zeros(losses.mean(), params, create_graph=False), state)
-                q = per_sample_loss(self.model(xs[t, q0:]), ys[t, q0:])  # [n - q0]
+                q = self.per_sample_loss(self.model(xs[t, q0:]), ys[t, q0:])  # [n - q0]
                 outer = weighted_mean(q, None if ws is None else ws[t, q0:]) / m
                 outer.backward()
                 total += float(outer.detach())
@@ -227,7 +226,7 @@ class MAML(MetaBase):
 
     def _adapt_copy(self, clone: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         """The inner loop (same optimiser and lr as in training, first order) on ``x`` [s, ...]."""
-        fmodel = FunctionalModel(clone)
+        fmodel = FunctionalModel(clone, self.criterion)
         adapted, _ = adapt(fmodel, fmodel.params, x[None], y[None], self.inner, self.eval_adapt_steps, False, False)
         with torch.no_grad():
             for p, a in zip(fmodel.params, adapted):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from clbench.components import ReplayBatch, ReplayBuffer, StepResult
-from clbench.training import build_optimizer, optimizer_step, per_sample_loss, pooled, weighted_mean
+from clbench.training import build_optimizer, optimizer_step, pooled, weighted_mean
 from clbench_meta.common import MetaBase
 
 
@@ -77,7 +77,7 @@ class Reptile(MetaBase):
 
     def _inner_step(self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None) -> torch.Tensor:
         """One step of the bound optimiser on ``xb`` [k, ...]; returns per-sample losses [k] (detached)."""
-        losses = per_sample_loss(self.model(xb), yb)  # [k]
+        losses = self.per_sample_loss(self.model(xb), yb)  # [k]
         optimizer_step(self.model, self.optimizer, weighted_mean(losses, wb), self.train.clip)
         return losses.detach()
 
@@ -111,7 +111,7 @@ class Reptile(MetaBase):
         """``eval_adapt_steps`` steps of a fresh run optimiser on ``x`` [s, ...], ``y`` [s]."""
         optimizer = build_optimizer(clone.parameters(), self.train)
         for _ in range(self.eval_adapt_steps):
-            loss = per_sample_loss(clone(x), y).mean()
+            loss = self.per_sample_loss(clone(x), y).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

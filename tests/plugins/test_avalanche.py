@@ -91,6 +91,29 @@ def test_runs_on_split_digits(name):
     assert losses and all(math.isfinite(x) for x in losses)  # class-incremental: BiC's distillation is defined
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_on_an_image_stream_in_the_task_scenario(name, vision_root):
+    # made-up MNIST files read through torchvision; inputs made per sample from uint8 storage
+    sets = [f"benchmark.root={vision_root}", "benchmark.download=false", "benchmark.n_tasks=2"]
+    sets += ["benchmark.train_size=64", "benchmark.test_size=20", "benchmark.scenario=task", "train.epochs=1"]
+    record = run(config(name, *sets, benchmark="split-mnist"))
+    assert record["benchmark_info"]["scenario"] == "task"
+    losses = [x for stats in record["train_stats"] for x in stats.get("loss", [])]
+    assert all(math.isfinite(x) for x in losses)
+
+
+def test_task_scenario_trains_avalanche_with_the_masked_loss(vision_root):
+    from clbench.scenarios import TaskMaskedLoss
+    from clbench_avalanche.adapter import MeanLoss
+
+    sets = [f"benchmark.root={vision_root}", "benchmark.download=false", "benchmark.n_tasks=2"]
+    built, _ = learner("avalanche.naive", *sets, "benchmark.scenario=task", benchmark="split-mnist")
+    criterion = built.strategy._criterion
+    assert isinstance(criterion, MeanLoss) and isinstance(criterion.per_sample, TaskMaskedLoss)
+    built, _ = learner("avalanche.naive", *sets, "benchmark.scenario=class", benchmark="split-mnist")
+    assert not isinstance(built.strategy._criterion, MeanLoss)
+
+
 @pytest.mark.parametrize(
     "name", ["avalanche.ewc", "avalanche.si", "avalanche.mas", "avalanche.lwf", "avalanche.rwalk", "avalanche.lfl"]
 )
