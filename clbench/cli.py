@@ -457,17 +457,30 @@ def _run_sweep_cli(
 
 
 @cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(list(KINDS)))
+@click.argument("kind", required=False, type=click.Choice([*KINDS, "train"]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_plugin_option
 @click.pass_context
 def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
-    """List registered components with descriptions and options."""
+    """List registered components with descriptions and options, and the training settings
+    (KIND ``train``: the options of ``--set train.KEY=VALUE`` and a config file's [train] table)."""
+    from clbench.config import TrainConfig
     from clbench.options import describe_fields
 
     registry = _host(ctx, plugins).registry
-    kinds = [kind] if kind else list(KINDS)
+    kinds = [kind] if kind and kind != "train" else [] if kind else list(KINDS)
     data: dict[str, list[dict[str, Any]]] = {}
+    if kind in (None, "train"):  # shaped as one component, so that readers of --json need no special case
+        data["train"] = [
+            {
+                "name": "train",
+                "description": "training settings shared by every learner",
+                "plugin": "core",
+                "available": True,
+                "unavailable_reason": None,
+                "options": describe_fields(TrainConfig),
+            }
+        ]
     for k in kinds:
         data[k] = []
         for comp in registry.components(k):
@@ -502,6 +515,13 @@ def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, plugins: tuple
                     f"({printable(opt['type'])}) {printable(opt['description'])}"
                 )
         click.echo("")
+    if "train" in data:
+        click.echo("train settings (--set train.KEY=VALUE; a config file's [train] table):")
+        for opt in data["train"][0]["options"]:
+            default = printable(json.dumps(opt["default"], default=str))
+            click.echo(
+                f"  train.{printable(opt['name'])}={default}  ({printable(opt['type'])}) {printable(opt['description'])}"
+            )
 
 
 @cli.command()

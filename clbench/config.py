@@ -86,7 +86,9 @@ class TrainConfig(Options):
     lr: float = Field(1e-3, gt=0, description="learning rate")
     momentum: float = Field(0.0, ge=0, lt=1, description="sgd momentum")
     weight_decay: float = Field(0.0, ge=0, description="L2 weight decay")
-    clip: float | None = Field(None, gt=0, description="clip gradient norm to this value; null = off")
+    clip: float | None = Field(
+        None, gt=0, description="clip gradient norm to this value; null = off (in a TOML file: leave the key out)"
+    )
     lr_decay: float = Field(1.0, gt=0, le=1, description="multiply lr by this every lr_decay_every epochs")
     lr_decay_every: int = Field(0, ge=0, description="epochs between lr decays, counted over the stream; 0 = off")
     device: str = setting(

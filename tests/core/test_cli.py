@@ -54,6 +54,16 @@ def test_list_shows_components_and_options():
     assert {o["name"] for o in mlp["options"]} == {"hidden_sizes", "activation", "dropout"}
 
 
+def test_list_covers_the_train_settings():
+    from clbench.config import TrainConfig
+
+    proc = run_cli("list")
+    assert "train settings (--set train.KEY=VALUE" in proc.stdout and "train.lr=0.001  (float)" in proc.stdout
+    (train,) = json.loads(run_cli("list", "train", "--json").stdout)["train"]
+    assert [o["name"] for o in train["options"]] == list(TrainConfig.model_fields)
+    assert next(o for o in train["options"] if o["name"] == "clip")["default"] is None
+
+
 def test_run_writes_a_record_and_show_reads_it(cli, tmp_path):
     proc = cli("run", *SMALL, "--seed", "3")
     assert proc.returncode == 0, proc.stderr
