@@ -30,7 +30,7 @@ def test_every_list_of_kinds_comes_from_the_table():
         flags = {p.name for p in cli.commands[command].params}
         assert set(sections) <= flags, command
     list_kinds = next(p for p in cli.commands["list"].params if p.name == "kind")
-    assert list(list_kinds.type.choices) == list(KINDS)
+    assert list(list_kinds.type.choices) == [*KINDS, "train"]  # the kinds of the table, and the train settings
 
 
 def test_a_misspelled_hook_fails_its_plugin_only(capsys):
