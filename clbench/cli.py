@@ -231,10 +231,13 @@ def _print_summary(record: dict[str, Any], path: Path | None) -> None:
         f"seed={record['seed']}  {' '.join(parts)}"
     )
     if record["status"] == "ok":
+        # after test-time adaptation (meta.eval_adapt_steps): a column beside the plain values
+        adapted = record.get("adapted_metrics") if isinstance(record.get("adapted_metrics"), dict) else None
         width = max(len(k) for k in record["metrics"])
-        click.echo(f"{'metric'.ljust(width)}  value")
+        click.echo(f"{'metric'.ljust(width)}  " + ("value    adapted" if adapted else "value"))
         for key, value in record["metrics"].items():
-            click.echo(f"{printable(key).ljust(width)}  {_fmt(value)}")
+            text = f"{_fmt(value):<8} {_fmt(adapted.get(key))}" if adapted else _fmt(value)
+            click.echo(f"{printable(key).ljust(width)}  {text}")
     for err in record.get("hook_errors") or []:
         if isinstance(err, dict):
             click.echo(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from clbench.cli import main
@@ -63,6 +65,19 @@ def test_cli_runs_maml_with_prioritized_replay(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "meta=maml replay=prioritized" in out and "avg_accuracy" in out
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+
+
+def test_cli_shows_the_adapted_metrics_beside_the_plain_ones(tmp_path, capsys):
+    args = ["run", "-q", "--meta", "reptile", "--set", "meta.eval_adapt_steps=2", "--results", str(tmp_path)]
+    assert main(args + [a for s in SHORT for a in ("--set", s)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["metric", "value", "adapted"]
+    (record_path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(record_path.read_text())
+    row = next(line for line in lines if line.startswith("avg_accuracy")).split()
+    assert row[1:] == [f"{record['metrics']['avg_accuracy']:.4f}", f"{record['adapted_metrics']['avg_accuracy']:.4f}"]
+    assert main(["show", record["run_id"], "--results", str(tmp_path)]) == 0
+    assert "adapted" in capsys.readouterr().out
 
 
 def test_cli_rejects_bad_meta_settings_in_one_line(tmp_path, capsys):
