@@ -4,9 +4,10 @@ The package is split by concern; importing any module here is cheap (torch, matp
 imported inside the functions that need them):
 
 - :mod:`clbench.report.loading`   read ``DIR/runs/*.json``, skipping unreadable or partial files
-- :mod:`clbench.report.grouping`  group records by configuration (seed excluded), readable labels,
-  ``--baseline`` / ``--claim-group`` specs
-- :mod:`clbench.report.stats`     means, Student-t intervals, paired / Welch t-tests
+- :mod:`clbench.report.grouping`  split records by stream (benchmark options and training settings),
+  group them by configuration (seed excluded), readable labels, ``--baseline`` / ``--claim-group`` specs
+- :mod:`clbench.report.stats`     means, Student-t intervals (clipped to a metric's range), paired /
+  Welch t-tests
 - :mod:`clbench.report.content`   everything a report states, independent of the output format
 - :mod:`clbench.report.figures`   matplotlib figures (Agg, PNG)
 - :mod:`clbench.report.render`, :mod:`clbench.report.render_html`, :mod:`clbench.report.render_latex`

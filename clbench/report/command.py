@@ -80,7 +80,7 @@ def figure_folder(out: Path) -> Path:
 #: The list of files a report wrote into its figure folder; a folder without it is replaced only
 #: if it holds nothing but figures named as a report names them (reports written before the list).
 MANIFEST = ".clbench-figures"
-FIGURE_NAME = re.compile(r"^(accuracy_matrices(_\d+)?|accuracy_along_stream|metric_bars|memory_\d+)\.png$")
+FIGURE_NAME = re.compile(r"^((accuracy_matrices|accuracy_along_stream|metric_bars)(_\d+)?|memory_\d+)\.png$")
 _OWN_TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.(tmp|old)$")
 
 
@@ -212,14 +212,16 @@ def generate_report(
     warn: Callable[[str], None] | None = None,
     about: Sequence[str] = (),
     plugins: Sequence[str] = (),
+    across_streams: bool = False,
 ) -> Path:
     """Read ``results/runs/*.json``, write the report, and return its path.
 
     Figures come from the core and from the installed plugins (and the modules in ``plugins``)
-    through the ``clbench_report_figures`` hook.
+    through the ``clbench_report_figures`` hook. Groups are tested only against the baseline of
+    their own stream (benchmark options and training settings) unless ``across_streams``.
 
-    ``warn`` receives one line per skipped file or oddity (default: stderr). User mistakes raise
-    :class:`UserError`.
+    ``warn`` receives one line per skipped file, oddity or alert (several streams, forced
+    comparisons; default: stderr). User mistakes raise :class:`UserError`.
     """
     from clbench.report.content import build_report
     from clbench.report.loading import load_records
@@ -231,9 +233,14 @@ def generate_report(
     for p, why in loaded.skipped:
         warn(f"skipped {p}: {why}")
     report = build_report(
-        loaded, baseline=baseline, metrics=tuple(metrics), claims=tuple(claims), claim_group=claim_group
+        loaded,
+        baseline=baseline,
+        metrics=tuple(metrics),
+        claims=tuple(claims),
+        claim_group=claim_group,
+        across_streams=across_streams,
     )
-    for line in report.warnings:
+    for line in report.alerts + report.warnings:
         warn(line)
     report.about = [str(paragraph) for paragraph in about]
     from clbench.plugins import make_plugin_host
@@ -280,9 +287,15 @@ def generate_report(
 @click.option(
     "--baseline",
     metavar="SPEC",
-    help="Row to test against: a label, a unique part or glob of one, or "
-    "section=name pairs like meta=none,replay=none. Default: mlp with "
-    "no meta, replay or strategy, if present, else the first group.",
+    help="Row to test against, looked up in each stream (benchmark options and training settings): a label, "
+    "a unique part or glob of one, or section=name pairs like meta=none,replay=none. A stream without it is "
+    "not tested. Default: mlp with no meta, replay or strategy, if present, else the stream's first group.",
+)
+@click.option(
+    "--across-streams",
+    is_flag=True,
+    help="Test every group against one baseline even when the runs use different streams or training "
+    "settings (the report warns); by default each stream is tested on its own.",
 )
 @click.option(
     "--metric",
@@ -323,9 +336,10 @@ def report_command(
     no_figures: bool,
     about: tuple[str, ...],
     plugins: tuple[str, ...],
+    across_streams: bool,
 ) -> None:
     """Compare the runs in DIR (default: results): means with 95% intervals over seeds, tests
-    against a baseline, claims, and figures. Prints the path written.
+    against a baseline on the same stream, claims, and figures. Prints the path written.
 
     \b
     clbench report
@@ -343,5 +357,6 @@ def report_command(
         figures=not no_figures,
         about=about,
         plugins=tuple(ctx.find_root().params.get("plugins") or ()) + plugins,
+        across_streams=across_streams,
     )
     click.echo(str(path))

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from clbench.errors import UserError
-from clbench.report.grouping import Group, default_baseline, group_records, order_with_baseline, select_group
+from clbench.report.grouping import (
+    Group,
+    Stream,
+    default_baseline,
+    find_groups,
+    group_streams,
+    listing,
+    order_with_baseline,
+    select_group,
+)
 from clbench.report.loading import Loaded
 from clbench.report.stats import DEFAULT_MAIN, Comparison, Summary, compare, metric_names, summarize
 
@@ -22,6 +31,28 @@ TEST_NOTE = (
 CI_NOTE = (
     "mean ± half-width of the 95% Student-t interval over seeds: t.ppf(0.975, n-1) · sd / sqrt(n), "
     "sd with n-1; n=1 has no interval."
+)
+#: What the report says when it clipped an interval to the metric's range.
+CLIP_NOTE = (
+    "mean [low, high]: the interval reached past the metric's range and is clipped to it (accuracies lie "
+    "in [0, 1]; bwt, fwt and forgetting in [-1, 1]; times are not negative), so it is not symmetric. The "
+    "Student-t interval assumes unbounded values: near a bound, and with few seeds, read it as rough."
+)
+#: How to read a group's label.
+LABEL_NOTE = (
+    "Group labels: model · meta-learner · replay for a composed learner ('mlp · maml · prioritized' is an mlp "
+    "trained with MAML and a prioritized replay buffer; 'none' means no meta-learner or no replay), or "
+    "'strategy NAME' for a strategy that brings its own training loop and memory, such as the Avalanche "
+    "baselines ('strategy avalanche.ewc', followed by its model when the models differ). Options in "
+    "parentheses tell apart groups of one stream that use the same components; settings in square brackets "
+    "name the group's stream when the runs use several. Runs that a sweep's variant labelled are named by that "
+    "label (the components follow in parentheses when one label covers several groups)."
+)
+STREAM_NOTE = (
+    "A stream is a benchmark with its options (stream length, sizes, seed) together with the training "
+    "settings (the train section of the config). Runs on different streams differ in more than the learner, "
+    "so each stream is reported on its own, with its own baseline, and no test compares groups of different "
+    "streams unless --across-streams forces it."
 )
 
 
@@ -51,8 +82,38 @@ class Failure:
 
 
 @dataclass
+class Block:
+    """Groups tested against one baseline: the groups of one stream, or of every stream when
+    ``--across-streams`` forces comparisons across them."""
+
+    #: the section heading (empty when the report has a single block)
+    title: str
+    #: the groups with results, baseline first
+    groups: list[Group]
+    baseline: Group | None
+    streams: list[Stream]
+    #: why the block's groups are not tested, when it has no baseline
+    untested: str = ""
+
+    @property
+    def across(self) -> bool:
+        """True when the block holds groups of several streams (forced)."""
+        return len(self.streams) > 1
+
+    @property
+    def number(self) -> int:
+        """The block's stream number, or 0 for a block of several streams."""
+        return 0 if self.across else self.streams[0].index
+
+
+@dataclass
 class Report:
-    """Everything a report states; the renderers only format it."""
+    """Everything a report states; the renderers only format it.
+
+    ``groups`` lists every group with results, block by block, each block's baseline first;
+    ``baseline`` is the first block's baseline that exists (each block has its own: see
+    :meth:`baseline_of`).
+    """
 
     folder: Path
     groups: list[Group]
@@ -75,6 +136,14 @@ class Report:
     about: list[str] = field(default_factory=list)
     #: Sections plugins add (hook ``clbench_report_tables``): :class:`clbench.report.tables.Table`.
     plugin_tables: list[Any] = field(default_factory=list)
+    #: Every stream (benchmark with its options, and training settings) the groups run on.
+    streams: list[Stream] = field(default_factory=list)
+    #: The groups tested against one baseline: one block per stream, or one for all when forced.
+    blocks: list[Block] = field(default_factory=list)
+    #: What a reader must see first (several streams, forced comparisons, streams left untested).
+    alerts: list[str] = field(default_factory=list)
+    #: Keys of the groups tested against a baseline on another stream (``--across-streams``).
+    crossed: set[str] = field(default_factory=set)
 
     @property
     def seeds(self) -> list[int]:
@@ -86,8 +155,22 @@ class Report:
         return self.summaries[(group.key, metric)]
 
     def comparison(self, group: Group, metric: str) -> Comparison | None:
-        """The test of ``group`` against the baseline on ``metric`` (None for the baseline row)."""
+        """The test of ``group`` against its baseline on ``metric`` (None for a baseline row, and
+        for a group of a block without a baseline)."""
         return self.comparisons.get((group.key, metric))
+
+    def block_of(self, group: Group) -> Block | None:
+        """The block ``group`` is tested in (None for a group without results)."""
+        return next((b for b in self.blocks if any(g is group for g in b.groups)), None)
+
+    def baseline_of(self, group: Group) -> Group | None:
+        """The baseline ``group`` is tested against (itself for a baseline; None when untested)."""
+        block = self.block_of(group)
+        return block.baseline if block is not None else None
+
+    def is_baseline(self, group: Group) -> bool:
+        """True when ``group`` is the baseline of its block."""
+        return any(b.baseline is group for b in self.blocks)
 
 
 def parse_claims(claims: tuple[str, ...] | list[str]) -> list[Claim]:
@@ -147,6 +230,47 @@ def _first_line(text: Any, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _blocks(streams: list[Stream], spec: str | None, across: bool, alerts: list[str]) -> list[Block]:
+    """The groups to test, in blocks with their baselines (see :func:`build_report`); the notices
+    a reader must see go to ``alerts``."""
+    live = [st for st in streams if st.usable]
+    if across and len(live) > 1:
+        every = [g for st in live for g in st.usable]
+        base = select_group(every, spec, "--baseline") if spec is not None else default_baseline(every)
+        title = f"All {len(live)} streams, compared across streams (forced)"
+        return [Block(title, order_with_baseline(every, base), base, live)]
+    if len(live) > 1:
+        alerts.append(
+            f"the runs use {len(live)} different streams (benchmark options or training settings differ): "
+            "each stream has its own section and baseline, and no test compares groups of different streams"
+        )
+    blocks = []
+    for st in live:
+        title = st.title if len(live) > 1 else ""
+        if spec is None:
+            base = default_baseline(st.usable)
+            blocks.append(Block(title, order_with_baseline(st.usable, base), base, [st]))
+            continue
+        if not spec.strip():
+            raise UserError("--baseline needs a group: a label, a part of one, or section=name pairs")
+        found = find_groups(st.usable, spec)
+        where = f" on stream {st.index}" if len(live) > 1 else ""
+        if len(found) > 1:
+            raise UserError(f"--baseline {spec.strip()!r} is ambiguous{where}: it matches {listing(found)}")
+        if found:
+            blocks.append(Block(title, order_with_baseline(st.usable, found[0]), found[0], [st]))
+        else:
+            why = f"no group of this stream matches --baseline {spec.strip()!r}, so its groups are not tested"
+            blocks.append(Block(title, list(st.usable), None, [st], untested=why))
+    if all(b.baseline is None for b in blocks):
+        every = [g for st in live for g in st.usable]
+        raise UserError(f"unknown --baseline {(spec or '').strip()!r}: no group matches; groups: {listing(every)}")
+    for b in blocks:
+        if b.baseline is None:
+            alerts.append(f"{b.title}: {b.untested}")
+    return blocks
+
+
 def build_report(
     loaded: Loaded,
     *,
@@ -154,14 +278,17 @@ def build_report(
     metrics: tuple[str, ...] | list[str] = (),
     claims: tuple[str, ...] | list[str] = (),
     claim_group: str | None = None,
+    across_streams: bool = False,
 ) -> Report:
-    """Group the loaded records, pick the baseline, and compute every statistic a report shows.
+    """Group the loaded records by stream and configuration, pick each stream's baseline, and
+    compute every statistic a report shows.
 
     ``metrics`` are the main metrics (tested against the baseline; default: average, latest and
-    earliest task accuracy); every metric the records carry is summarised. User mistakes raise
-    :class:`UserError`.
+    earliest task accuracy); every metric the records carry is summarised. Groups are tested only
+    against the baseline of their own stream, unless ``across_streams`` puts every group in one
+    block with one baseline (the report then warns). User mistakes raise :class:`UserError`.
     """
-    all_groups, warnings = group_records(loaded.records)
+    streams, all_groups, warnings = group_streams(loaded.records)
     ok = [r for r in loaded.records if r["status"] == "ok"]
     failed = [r for r in loaded.records if r["status"] != "ok"]
     if not ok:
@@ -174,15 +301,29 @@ def build_report(
     for claim in parsed:
         _check_metric(claim.metric, known, "--claim")
 
-    usable = [g for g in all_groups if g.has_results]
-    base = select_group(usable, baseline, "--baseline") if baseline is not None else default_baseline(usable)
-    groups = order_with_baseline(all_groups, base)
+    alerts: list[str] = []
+    blocks = _blocks(streams, baseline, across_streams, alerts)
+    groups = [g for b in blocks for g in b.groups]
+    base = next(b.baseline for b in blocks if b.baseline is not None)
 
     summaries = {(g.key, m): summarize(g.records, m) for g in groups for m in known}
     comparisons = {}
-    for g in groups[1:]:
-        for m in main:
-            comparisons[(g.key, m)] = compare(summaries[(base.key, m)].values, summaries[(g.key, m)].values)
+    crossed: set[str] = set()
+    for b in blocks:
+        if b.baseline is None:
+            continue
+        for g in b.groups[1:]:
+            if g.stream != b.baseline.stream:
+                crossed.add(g.key)
+            for m in main:
+                comparisons[(g.key, m)] = compare(summaries[(b.baseline.key, m)].values, summaries[(g.key, m)].values)
+    if crossed:
+        alerts.append(
+            f"comparisons across streams were forced (--across-streams): {len(crossed)} group(s) are tested "
+            f"against the baseline {base.label!r} although their runs use another stream or other training "
+            "settings; such a difference mixes the learner with the stream, and its p-value does not isolate "
+            "the learner"
+        )
 
     chosen = None
     if claim_group is not None and not parsed:
@@ -221,4 +362,8 @@ def build_report(
         warnings=warnings,
         claims=parsed,
         claim_group=chosen,
+        streams=streams,
+        blocks=blocks,
+        alerts=alerts,
+        crossed=crossed,
     )

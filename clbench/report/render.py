@@ -14,7 +14,7 @@ from urllib.parse import quote
 from clbench.report.content import Report
 from clbench.report.figures import Figure
 from clbench.report.stats import ALPHA
-from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.report.tables import Table, notes, overview, reading_notes, shared_settings, tables
 from clbench.text import printable
 
 TITLE = "clbench report"
@@ -31,9 +31,9 @@ def md_escape(text: object) -> str:
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
 
 
-def md_table(t: Table) -> list[str]:
-    """A GitHub pipe table (with its title, intro and notes) as lines."""
-    lines = [f"## {md_escape(t.title)}", ""]
+def md_table(t: Table, level: int = 2) -> list[str]:
+    """A GitHub pipe table (with its title at heading ``level``, intro and notes) as lines."""
+    lines = [f"{'#' * level} {md_escape(t.title)}", ""]
     if t.intro:
         lines += [md_escape(t.intro), ""]
     lines.append("| " + " | ".join(md_escape(h) for h in t.header) + " |")
@@ -46,16 +46,39 @@ def md_table(t: Table) -> list[str]:
     return lines
 
 
+def md_tables(items: Sequence[Table]) -> list[str]:
+    """Tables as markdown lines: a table of a section (a stream) comes under that section's
+    heading (shown once, at level 2) at level 3; others at level 2."""
+    lines: list[str] = []
+    section = ""
+    for t in items:
+        if t.section and t.section != section:
+            lines += [f"## {md_escape(t.section)}", ""]
+        section = t.section
+        lines += md_table(t, 3 if t.section else 2)
+    return lines
+
+
+def md_alerts(report: Report) -> list[str]:
+    """The report's alerts as markdown block quotes."""
+    lines: list[str] = []
+    for alert in report.alerts:
+        lines += [f"> **Warning:** {md_escape(alert)}.", ""]
+    return lines
+
+
 def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | None = None) -> str:
     """The whole report as GitHub-flavoured markdown; figures link to ``figure_dir/NAME``."""
     head, tail = tables(report)
     lines = [f"# {TITLE}", ""]
     for paragraph in report.about:
         lines += [md_escape(paragraph), ""]
+    lines += md_alerts(report)
     lines += [f"- **{md_escape(k)}**: {md_escape(v)}" for k, v in overview(report)]
     lines.append("")
-    for t in head:
-        lines += md_table(t)
+    for paragraph in reading_notes(report):
+        lines += [md_escape(paragraph), ""]
+    lines += md_tables(head)
     if figures and figure_dir is not None:
         lines += ["## Figures", ""]
         for f in figures:
@@ -68,8 +91,7 @@ def render_md(report: Report, figures: Sequence[Figure] = (), figure_dir: str | 
                 f"![{md_escape(f.title)}]({target})",
                 "",
             ]
-    for t in tail:
-        lines += md_table(t)
+    lines += md_tables(tail)
     shared = shared_settings(report)
     if shared:
         lines += (
@@ -104,6 +126,9 @@ CSV_COLUMNS = [
     "claim_inside",
     "difference",
     "difference_half_width",
+    "stream",
+    "ci_clipped",
+    "across_streams",
 ]
 
 
@@ -126,8 +151,12 @@ def csv_text(value: object) -> str:
 def render_csv(report: Report) -> str:
     """One row per group x metric (columns :data:`CSV_COLUMNS`); empty cells for missing values.
 
-    ``group`` is the group's position (0 = baseline), ``config`` the hash of its config minus seed,
-    ``seeds`` the seeds separated by ``;``; claims fill ``claimed``/``claim_inside`` on the claim group.
+    ``group`` is the group's position (0 = the first baseline), ``config`` the hash of its config
+    minus seed, ``baseline`` whether it is its stream's baseline, ``seeds`` the seeds separated by
+    ``;``; claims fill ``claimed``/``claim_inside`` on the claim group. ``ci_low`` and ``ci_high``
+    are clipped to the metric's range (``ci_clipped``: whether that moved them; ``ci_half_width``
+    is the unclipped half-width); ``stream`` is the group's stream number, and ``across_streams``
+    says whether its test is against a baseline on another stream (forced).
     """
     claims = {c.metric: c for c in report.claims} if report.claim_group is not None else {}
     buf = io.StringIO()
@@ -143,7 +172,7 @@ def render_csv(report: Report) -> str:
                     index,
                     csv_text(g.label),
                     csv_text(g.key),
-                    str(g is report.baseline).lower(),
+                    str(report.is_baseline(g)).lower(),
                     csv_text(m),
                     str(m in report.main_metrics).lower(),
                     s.n,
@@ -160,6 +189,9 @@ def render_csv(report: Report) -> str:
                     "" if claim is None or claim.inside is None else str(claim.inside).lower(),
                     _num(c.difference) if c else "",
                     _num(c.difference_half_width) if c else "",
+                    g.stream,
+                    "" if s.half_width is None else str(s.clipped).lower(),
+                    str(g.key in report.crossed).lower(),
                 ]
             )
     return buf.getvalue()

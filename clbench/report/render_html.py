@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from clbench.report.content import Report
 from clbench.report.figures import Figure
 from clbench.report.render import TITLE
-from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.report.tables import Table, notes, overview, reading_notes, shared_settings, tables
 from clbench.text import printable
 
 CSS = """
@@ -27,6 +27,7 @@ th { background: #f6f8fa; }
 td.r { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fbfbfc; }
 p.note, li.note { color: #57606a; font-size: 13px; }
+p.alert { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: .6em .9em; }
 dl.overview dt { font-weight: 600; float: left; clear: left; width: 9em; }
 dl.overview dd { margin-left: 10em; }
 figure { margin: 1em 0; }
@@ -41,9 +42,9 @@ def e(text: object) -> str:
     return html.escape(printable(text), quote=True)
 
 
-def html_table(t: Table) -> list[str]:
-    """A table (with its title, intro and notes) as HTML lines."""
-    out = [f"<h2>{e(t.title)}</h2>"]
+def html_table(t: Table, level: int = 2) -> list[str]:
+    """A table (with its title at heading ``level``, intro and notes) as HTML lines."""
+    out = [f"<h{level}>{e(t.title)}</h{level}>"]
     if t.intro:
         out.append(f"<p>{e(t.intro)}</p>")
     out.append("<table>")
@@ -54,6 +55,19 @@ def html_table(t: Table) -> list[str]:
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
     out += [f'<p class="note">{e(n)}</p>' for n in t.notes]
+    return out
+
+
+def html_tables(items: Sequence[Table]) -> list[str]:
+    """Tables as HTML lines: a table of a section (a stream) comes under that section's heading
+    (shown once, as h2) as h3; others as h2."""
+    out: list[str] = []
+    section = ""
+    for t in items:
+        if t.section and t.section != section:
+            out.append(f"<h2>{e(t.section)}</h2>")
+        section = t.section
+        out += html_table(t, 3 if t.section else 2)
     return out
 
 
@@ -77,12 +91,13 @@ def render_html(report: Report, figures: Sequence[Figure] = ()) -> str:
         "<body>",
         f"<h1>{e(TITLE)}</h1>",
         *[f"<p>{e(paragraph)}</p>" for paragraph in report.about],
+        *[f'<p class="alert"><strong>Warning:</strong> {e(alert)}.</p>' for alert in report.alerts],
         '<dl class="overview">',
     ]
     out += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in overview(report)]
     out.append("</dl>")
-    for t in head:
-        out += html_table(t)
+    out += [f"<p>{e(paragraph)}</p>" for paragraph in reading_notes(report)]
+    out += html_tables(head)
     if figures:
         out.append("<h2>Figures</h2>")
         for f in figures:
@@ -93,8 +108,7 @@ def render_html(report: Report, figures: Sequence[Figure] = ()) -> str:
                 f"<figcaption>{e(f.caption)}</figcaption>",
                 "</figure>",
             ]
-    for t in tail:
-        out += html_table(t)
+    out += html_tables(tail)
     shared = shared_settings(report)
     if shared:
         out += ["<h2>Settings shared by every group</h2>", "<pre>" + e("\n".join(shared)) + "</pre>"]

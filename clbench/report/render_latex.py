@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from clbench.report.content import Report
 from clbench.report.render import TITLE
-from clbench.report.tables import Table, notes, overview, shared_settings, tables
+from clbench.report.tables import Table, notes, overview, reading_notes, shared_settings, tables
 from clbench.text import printable
 
 _LATEX = {
@@ -40,7 +40,8 @@ def latex_escape(text: object) -> str:
 
 def latex_table(t: Table) -> list[str]:
     """A booktabs table float (caption = title, intro and notes below the rule) as lines."""
-    out = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{latex_escape(t.title)}}}"]
+    title = f"{t.section} — {t.title}" if t.section else t.title
+    out = [r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{latex_escape(title)}}}"]
     out.append(f"\\begin{{tabular}}{{{''.join(t.align)}}}")
     out.append(r"\toprule")
     out.append(" & ".join(latex_escape(h) for h in t.header) + r" \\")
@@ -62,11 +63,13 @@ def render_latex(report: Report) -> str:
     head, tail = tables(report)
     out = [f"% {TITLE} -- needs \\usepackage{{booktabs}}"]
     out += [f"% about: {latex_escape(paragraph)}" for paragraph in report.about]
+    out += [f"% warning: {latex_escape(alert)}" for alert in report.alerts]
     out += [f"% {latex_escape(k)}: {latex_escape(v)}" for k, v in overview(report)]
     out += [f"% shared setting: {latex_escape(s)}" for s in shared_settings(report)]
     out += [f"% note: {latex_escape(n)}" for n in notes(report)]
     out.append("")
     rows = [[k, v] for k, v in overview(report)]
-    for t in [Table("Overview", ["item", "value"], rows, ["l", "l"])] + head + tail:
+    prose = [f"Warning: {alert}." for alert in report.alerts] + reading_notes(report)
+    for t in [Table("Overview", ["item", "value"], rows, ["l", "l"], notes=prose)] + head + tail:
         out += latex_table(t) + [""]
     return "\n".join(out)

@@ -25,12 +25,41 @@ ADAPTED = "adapted."
 PAIRED = "paired t-test"
 WELCH = "Welch t-test"
 
+#: (lowest, highest) value a metric can take, for the metrics of :data:`clbench.metrics.CONVENTIONS`:
+#: accuracies lie in [0, 1]; bwt, fwt and forgetting are differences of two accuracies, in [-1, 1].
+#: The ``adapted.*`` metrics have the same ranges. Intervals are clipped to these ranges.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "avg_accuracy": (0.0, 1.0),
+    "latest_task_accuracy": (0.0, 1.0),
+    "earliest_task_accuracy": (0.0, 1.0),
+    "learning_accuracy": (0.0, 1.0),
+    "bwt": (-1.0, 1.0),
+    "fwt": (-1.0, 1.0),
+    "forgetting": (-1.0, 1.0),
+}
+
+#: (lowest, highest) a value can take; None for an end without a bound.
+Bounds = tuple[float | None, float | None]
+
+
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The range of ``metric`` (``adapted.X`` as ``X``) from :data:`METRIC_RANGES`; None when unknown."""
+    name = metric[len(ADAPTED) :] if metric.startswith(ADAPTED) else metric
+    return METRIC_RANGES.get(name)
+
 
 @dataclass
 class Summary:
-    """A metric over seeds: mean, sample sd, the 95% Student-t interval (None when n < 2)."""
+    """A metric over seeds: mean, sample sd, the 95% Student-t interval (None when n < 2).
+
+    ``bounds``: the range the metric's values lie in, (low, high), either end None for unbounded.
+    The interval's ends (:attr:`low`, :attr:`high`) are clipped to it; :attr:`clipped` says
+    whether that changed them. Bounds that some value lies outside of are ignored (the metric is
+    not what they assume, e.g. a percentage).
+    """
 
     values: dict[int, float] = field(default_factory=dict)
+    bounds: Bounds | None = None
 
     @property
     def n(self) -> int:
@@ -67,23 +96,52 @@ class Summary:
         return t_quantile(self.n - 1) * self._sd() / math.sqrt(self.n)
 
     @property
-    def low(self) -> float | None:
-        """Lower end of the 95% interval (None when n < 2)."""
+    def bounds_apply(self) -> bool:
+        """True when there are bounds and every value lies within them."""
+        if self.bounds is None:
+            return False
+        lo, hi = self.bounds
+        return all((lo is None or v >= lo) and (hi is None or v <= hi) for v in self.values.values())
+
+    @property
+    def raw_low(self) -> float | None:
+        """Lower end of the 95% interval before clipping (None when n < 2)."""
         h = self.half_width
         return None if h is None else self._mean() - h
 
     @property
-    def high(self) -> float | None:
-        """Upper end of the 95% interval (None when n < 2)."""
+    def raw_high(self) -> float | None:
+        """Upper end of the 95% interval before clipping (None when n < 2)."""
         h = self.half_width
         return None if h is None else self._mean() + h
 
+    @property
+    def low(self) -> float | None:
+        """Lower end of the 95% interval, clipped to the bounds (None when n < 2)."""
+        low = self.raw_low
+        if low is None or not self.bounds_apply or self.bounds is None or self.bounds[0] is None:
+            return low
+        return max(low, self.bounds[0])
+
+    @property
+    def high(self) -> float | None:
+        """Upper end of the 95% interval, clipped to the bounds (None when n < 2)."""
+        high = self.raw_high
+        if high is None or not self.bounds_apply or self.bounds is None or self.bounds[1] is None:
+            return high
+        return min(high, self.bounds[1])
+
+    @property
+    def clipped(self) -> bool:
+        """True when clipping to the bounds moved an end of the interval."""
+        return self.half_width is not None and (self.low != self.raw_low or self.high != self.raw_high)
+
     def contains(self, value: float) -> bool | None:
-        """Whether ``value`` lies inside the interval; None when there is no interval."""
-        h = self.half_width
-        if h is None:
+        """Whether ``value`` lies inside the (clipped) interval; None when there is no interval."""
+        low, high = self.low, self.high
+        if low is None or high is None:
             return None
-        return self._mean() - h <= value <= self._mean() + h
+        return low <= value <= high
 
 
 def t_quantile(df: int) -> float:
@@ -170,13 +228,14 @@ def metric_value(record: dict[str, Any], metric: str) -> float | None:
 
 
 def summarize(records: Iterable[dict[str, Any]], metric: str) -> Summary:
-    """The :class:`Summary` of ``metric`` over ``records`` (one per seed); None values skipped."""
+    """The :class:`Summary` of ``metric`` over ``records`` (one per seed), bounded by the metric's
+    range (:func:`metric_range`); None values skipped."""
     values = {}
     for rec in records:
         value = metric_value(rec, metric)
         if value is not None:
             values[rec["seed"]] = value
-    return Summary(values)
+    return Summary(values, metric_range(metric))
 
 
 def metric_names(records: Iterable[dict[str, Any]]) -> list[str]:

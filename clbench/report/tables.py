@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clbench.report.content import CI_NOTE, TEST_NOTE, Report
+from clbench.report.content import CI_NOTE, CLIP_NOTE, LABEL_NOTE, STREAM_NOTE, TEST_NOTE, Block, Report
 from clbench.report.grouping import Group, format_value
 from clbench.report.stats import ALPHA, PAIRED, WELCH, Comparison, Summary
 
@@ -24,6 +24,9 @@ class Table:
     align: list[str]
     intro: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the section the table belongs to (a stream's heading), empty for none: renderers show a
+    #: section's heading once, before its first table, and nest its tables under it
+    section: str = ""
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -31,13 +34,27 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return DASH if value is None else f"{value:.{digits}f}"
 
 
+def shows_clip(s: Summary, digits: int = 3) -> bool:
+    """True when clipping moved an end of the interval by enough to show at ``digits`` decimals."""
+    if not s.clipped or s.low is None or s.high is None or s.raw_low is None or s.raw_high is None:
+        return False
+    step = 0.5 * 10**-digits
+    return abs(s.low - s.raw_low) >= step or abs(s.high - s.raw_high) >= step
+
+
 def fmt_summary(s: Summary, of: int | None = None) -> str:
-    """``0.600 ± 0.248``; ``0.727 (n=1)`` without an interval; a dash when there is no value.
-    ``of``: the group's number of seeds; when fewer of them have a value (null or NaN in a
-    record), the cell says how many were used: ``0.600 ± 0.248 (n=3 of 5)``."""
+    """``0.600 ± 0.248``; ``0.985 [0.963, 1.000]`` when the interval was clipped to the metric's
+    range; ``0.727 (n=1)`` without an interval; a dash when there is no value. ``of``: the
+    group's number of seeds; when fewer of them have a value (null or NaN in a record), the cell
+    says how many were used: ``0.600 ± 0.248 (n=3 of 5)``."""
     if s.n == 0:
         return DASH
-    text = f"{fmt(s.mean)} (n=1" if s.half_width is None else f"{fmt(s.mean)} ± {fmt(s.half_width)}"
+    if s.half_width is None:
+        text = f"{fmt(s.mean)} (n=1"
+    elif shows_clip(s):
+        text = f"{fmt(s.mean)} [{fmt(s.low)}, {fmt(s.high)}]"
+    else:
+        text = f"{fmt(s.mean)} ± {fmt(s.half_width)}"
     if of is not None and s.n < of:
         return f"{text} (n={s.n} of {of})" if s.half_width is not None else f"{text} of {of})"
     return text + (")" if s.half_width is None else "")
@@ -55,8 +72,10 @@ def fmt_p(c: Comparison | None) -> str:
 
 
 def _test_cell(report: Report, g: Group) -> str:
-    if g is report.baseline:
+    if report.is_baseline(g):
         return DASH
+    if report.baseline_of(g) is None:
+        return "none (no baseline on this stream)"
     tests = []
     for m in report.main_metrics:
         c = report.comparison(g, m)
@@ -65,13 +84,28 @@ def _test_cell(report: Report, g: Group) -> str:
             text = f"{short}, {c.n} seeds" if c.test == PAIRED else short
             if text not in tests:
                 tests.append(text)
-    return " / ".join(tests) if tests else "none"
+    text = " / ".join(tests) if tests else "none"
+    return f"{text}; across streams (forced)" if g.key in report.crossed else text
+
+
+def _baselines(report: Report) -> str:
+    if len(report.blocks) == 1:
+        return report.baseline.label
+    return "; ".join(
+        f"stream {b.number}: {b.baseline.label if b.baseline is not None else 'none (not tested)'}"
+        for b in report.blocks
+    )
 
 
 def overview(report: Report) -> list[tuple[str, str]]:
-    """Key facts: folder, counts, seeds, versions, baseline."""
+    """Key facts: folder, counts, streams, seeds, versions, baseline(s)."""
     ok = report.n_records - report.n_failed
     versions = [f"{k} {', '.join(v)}" for k, v in report.versions.items() if v]
+    live = [s for s in report.streams if s.usable]
+    streams = []
+    if len(live) > 1:
+        how = "tested across streams (forced)" if report.crossed else "each tested on its own"
+        streams = [("streams", f"{len(live)} (benchmark options or training settings differ; {how})")]
     return [
         ("results folder", str(report.folder)),
         (
@@ -80,48 +114,122 @@ def overview(report: Report) -> list[tuple[str, str]]:
             + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""),
         ),
         ("groups", f"{len(report.groups)} configuration(s) with results"),
+        *streams,
         ("seeds", ", ".join(str(s) for s in report.seeds) or DASH),
         ("versions", "; ".join(versions) or "not recorded"),
-        ("baseline", report.baseline.label),
+        ("baseline" if len(report.blocks) == 1 else "baselines", _baselines(report)),
     ]
 
 
-def results_table(report: Report) -> Table:
-    """Main metrics per group: mean ± CI, p-value against the baseline, n and the test used."""
+def reading_notes(report: Report) -> list[str]:
+    """What a reader needs to read the tables: the order of the parts of a label."""
+    return [LABEL_NOTE]
+
+
+def _clip_notes(*summaries: Summary) -> list[str]:
+    return [CLIP_NOTE] if any(shows_clip(s) for s in summaries) else []
+
+
+def _block_intro(report: Report, block: Block) -> str:
+    if block.baseline is None:
+        return f"No baseline: {block.untested}."
+    text = f"Baseline: {block.baseline.label}."
+    if block.across:
+        text += (
+            " Warning: the groups run on different streams or with different training settings, and are tested "
+            "against this baseline only because --across-streams forced it."
+        )
+    return text
+
+
+def streams_table(report: Report) -> Table | None:
+    """One row per stream (benchmark with its options, and training settings): what tells it
+    apart, its groups, seeds and baseline; None when there is only one."""
+    if len(report.streams) < 2:
+        return None
+    rows = []
+    for st in report.streams:
+        block = next((b for b in report.blocks if st in b.streams), None)
+        if block is None:
+            base = "none (no run finished ok)"
+        elif block.baseline is None:
+            base = "none (not tested)"
+        else:
+            base = block.baseline.label + (" (forced across streams)" if block.across else "")
+        seeds = sorted({s for g in st.usable for s in g.seeds})
+        rows.append(
+            [
+                str(st.index),
+                st.benchmark,
+                ", ".join(d for d in st.differing if not d.startswith("benchmark=")) or DASH,
+                str(len(st.usable)),
+                ", ".join(map(str, seeds)) or DASH,
+                base,
+            ]
+        )
+    return Table(
+        "Streams",
+        ["stream", "benchmark", "settings that differ between streams", "groups", "seeds", "baseline"],
+        rows,
+        ["r", "l", "l", "r", "l", "l"],
+        intro=f"The runs use {len(report.streams)} streams.",
+        notes=[STREAM_NOTE],
+    )
+
+
+def _block(report: Report, block: Block | None) -> Block:
+    return block if block is not None else report.blocks[0]
+
+
+def results_table(report: Report, block: Block | None = None) -> Table:
+    """Main metrics per group of ``block`` (default: the first): mean ± CI, p-value against the
+    block's baseline, n and the test used."""
+    block = _block(report, block)
     header = ["group", "n"]
     for m in report.main_metrics:
         header += [m, "p"]
     header.append("test")
     rows = []
-    for g in report.groups:
+    for g in block.groups:
         row = [g.label, str(len(g.records))]
         for m in report.main_metrics:
             row += [fmt_summary(report.summary(g, m), len(g.records)), fmt_p(report.comparison(g, m))]
         row.append(_test_cell(report, g))
         rows.append(row)
     align = ["l", "r"] + ["r"] * (2 * len(report.main_metrics)) + ["l"]
+    clip = _clip_notes(*(report.summary(g, m) for g in block.groups for m in report.main_metrics))
     return Table(
-        "Results", header, rows, align, intro=f"Baseline: {report.baseline.label}.", notes=[CI_NOTE, TEST_NOTE]
+        "Results",
+        header,
+        rows,
+        align,
+        intro=_block_intro(report, block),
+        notes=[CI_NOTE, *clip, TEST_NOTE],
+        section=block.title,
     )
 
 
-def metrics_table(report: Report) -> Table:
-    """Every metric per group (mean ± CI) with the seeds used."""
+def metrics_table(report: Report, block: Block | None = None) -> Table:
+    """Every metric per group of ``block`` (default: the first), mean ± CI, with the seeds used."""
+    block = _block(report, block)
     header = ["group", "n", "seeds"] + list(report.metrics)
     rows = [
         [g.label, str(len(g.records)), ", ".join(str(s) for s in g.seeds)]
         + [fmt_summary(report.summary(g, m), len(g.records)) for m in report.metrics]
-        for g in report.groups
+        for g in block.groups
     ]
     notes = [
         "n counts the seeds of the group; a metric that some seeds lack (null in the record, e.g. bwt with "
         "one task) is averaged over the others, and its cell says over how many (n=k of n)."
     ]
+    notes += _clip_notes(*(report.summary(g, m) for g in block.groups for m in report.metrics))
     if any(m.startswith("adapted.") for m in report.metrics):
         notes.append(
             "adapted.*: the same metrics computed from the adapted accuracy matrix (after test-time adaptation)."
         )
-    return Table("All metrics", header, rows, ["l", "r", "l"] + ["r"] * len(report.metrics), notes=notes)
+    return Table(
+        "All metrics", header, rows, ["l", "r", "l"] + ["r"] * len(report.metrics), notes=notes, section=block.title
+    )
 
 
 def claims_table(report: Report) -> Table | None:
@@ -144,7 +252,8 @@ def claims_table(report: Report) -> Table | None:
         intro=intro,
         notes=[
             "A claim outside the interval disagrees with these runs at about the 5% level; "
-            "with few seeds the interval is wide."
+            "with few seeds the interval is wide.",
+            *_clip_notes(*(c.measured for c in report.claims if c.measured is not None)),
         ],
     )
 
@@ -157,11 +266,13 @@ def fmt_difference(c: Comparison | None) -> str:
     return text if c.difference_half_width is None else f"{text} ± {c.difference_half_width:.3f}"
 
 
-def differences_table(report: Report) -> Table | None:
-    """Each group minus the baseline on the main metrics, with the 95% interval of the difference
-    and the p-value; None when there is only the baseline."""
-    others = [g for g in report.groups if g is not report.baseline and g.has_results]
-    if not others:
+def differences_table(report: Report, block: Block | None = None) -> Table | None:
+    """Each group of ``block`` (default: the first) minus its baseline on the main metrics, with
+    the 95% interval of the difference and the p-value; None when there is only the baseline, or
+    no baseline."""
+    block = _block(report, block)
+    others = [g for g in block.groups if g is not block.baseline and g.has_results]
+    if not others or block.baseline is None:
         return None
     header = ["group"]
     for m in report.main_metrics:
@@ -178,9 +289,15 @@ def differences_table(report: Report) -> Table | None:
         header,
         rows,
         ["l"] + ["r"] * (2 * len(report.main_metrics)),
-        intro=f"Group minus {report.baseline.label}: the mean of the per-seed differences over shared "
-        "seeds (paired), else the difference of the means (Welch), with its 95% interval.",
+        intro=f"Group minus {block.baseline.label}: the mean of the per-seed differences over shared "
+        "seeds (paired), else the difference of the means (Welch), with its 95% interval."
+        + (
+            " Warning: groups of other streams are compared only because --across-streams forced it."
+            if block.across
+            else ""
+        ),
         notes=[TEST_NOTE],
+        section=block.title,
     )
 
 
@@ -201,12 +318,15 @@ def _seconds(record: dict, key: str) -> float | None:
 def times_table(report: Report) -> Table:
     """Mean training, evaluation and total time per run of each group, in minutes."""
     rows = []
+    summaries = []
     for g in report.groups:
         ok = [r for r in g.records if r["status"] == "ok"]
         cells = []
         for key in ("train_s", "eval_s", "total_s"):
             values = {i: v / 60 for i, r in enumerate(ok) if (v := _seconds(r, key)) is not None}
-            cells.append(fmt_summary(Summary(values), len(ok)) if values else DASH)
+            summary = Summary(values, (0.0, None))
+            summaries.append(summary)
+            cells.append(fmt_summary(summary, len(ok)) if values else DASH)
         rows.append([g.label, str(len(ok)), *cells])
     return Table(
         "Time per run",
@@ -215,6 +335,7 @@ def times_table(report: Report) -> Table:
         ["l", "r", "r", "r", "r"],
         intro="Wall-clock minutes per run as the records time them (mean ± 95% interval over runs); "
         "runs that shared a busy machine take longer, so compare rows measured alike.",
+        notes=_clip_notes(*summaries),
     )
 
 
@@ -253,18 +374,19 @@ def conventions_table(report: Report) -> Table:
 
 
 def groups_table(report: Report) -> Table:
-    """Each group's configuration hash, seeds and run ids."""
+    """Each group's stream (when there are several), configuration hash, seeds and run ids."""
+    several = len(report.streams) > 1
     rows = []
     for g in report.groups:
         failed = ", ".join(str(r["seed"]) for r in g.failed) or DASH
-        rows.append(
-            [g.label, g.key, ", ".join(map(str, g.seeds)), failed, ", ".join(str(r["run_id"])[:8] for r in g.records)]
-        )
+        row = [g.label, g.key, ", ".join(map(str, g.seeds)), failed, ", ".join(str(r["run_id"])[:8] for r in g.records)]
+        rows.append(([str(g.stream)] if several else []) + row)
+    header = ["group", "config", "seeds", "failed seeds", "runs"]
     return Table(
         "Groups",
-        ["group", "config", "seeds", "failed seeds", "runs"],
+        (["stream"] if several else []) + header,
         rows,
-        ["l", "l", "l", "l", "l"],
+        (["r"] if several else []) + ["l", "l", "l", "l", "l"],
         intro="config: the first 12 hex digits of the SHA-256 of the canonical config without its seed.",
     )
 
@@ -279,8 +401,26 @@ def shared_settings(report: Report) -> list[str]:
 
 
 def tables(report: Report) -> tuple[list[Table], list[Table]]:
-    """The report's tables in order, split where the figures go; optional ones left out when empty."""
-    head = [results_table(report), differences_table(report), claims_table(report), metrics_table(report)]
+    """The report's tables in order, split where the figures go; optional ones left out when empty.
+
+    With one block: results, differences, claims, all metrics. With several (one per stream): the
+    streams, then each stream's results, differences and all metrics in a section of its own,
+    then the claims.
+    """
+    if len(report.blocks) == 1:
+        block = report.blocks[0]
+        head = [
+            streams_table(report),
+            results_table(report, block),
+            differences_table(report, block),
+            claims_table(report),
+            metrics_table(report, block),
+        ]
+    else:
+        head = [streams_table(report)]
+        for block in report.blocks:
+            head += [results_table(report, block), differences_table(report, block), metrics_table(report, block)]
+        head.append(claims_table(report))
     tail = [
         times_table(report),
         *report.plugin_tables,

@@ -24,7 +24,16 @@ def test_command_is_named_report_and_documents_its_options():
     assert report_command.name == "report"
     result = CliRunner().invoke(report_command, ["--help"])
     assert result.exit_code == 0
-    for option in ("--format", "--out", "--baseline", "--metric", "--claim", "--claim-group", "--no-figures"):
+    for option in (
+        "--format",
+        "--out",
+        "--baseline",
+        "--metric",
+        "--claim",
+        "--claim-group",
+        "--no-figures",
+        "--across-streams",
+    ):
         assert option in result.output
 
 

@@ -112,14 +112,15 @@ def test_groups_ignore_seed_and_labels_name_what_differs(tmp_path):
 
 
 def test_train_options_that_differ_appear_in_every_label(tmp_path):
+    # training settings are part of the stream: they go in square brackets, after the options
     write_group(tmp_path, {0: [0.5] * 3}, train={"lr": 0.01})
     write_group(tmp_path, {0: [0.5] * 3}, train={"lr": 0.001})
     write_group(tmp_path, {0: [0.5] * 3}, strategy="joint", train={"lr": 0.001})
     labels = {g.label for g in group_records(load_records(tmp_path).records)[0]}
     assert labels == {
-        "mlp · none · none (train.lr=0.001)",
-        "mlp · none · none (train.lr=0.01)",
-        "strategy joint (train.lr=0.001)",
+        "mlp · none · none [train.lr=0.001]",
+        "mlp · none · none [train.lr=0.01]",
+        "strategy joint [train.lr=0.001]",
     }
 
 
@@ -284,5 +285,5 @@ def test_select_group_prefers_exact_label(tmp_path):
     write_group(tmp_path, {0: [0.5] * 3}, train={"lr": 0.01})
     write_group(tmp_path, {0: [0.5] * 3}, train={"lr": 0.001})
     groups, _ = group_records(load_records(tmp_path).records)
-    assert select_group(groups, "mlp · none · none (train.lr=0.01)").label.endswith("0.01)")
-    assert select_group(groups, "train.lr=0.001").label.endswith("0.001)")
+    assert select_group(groups, "mlp · none · none [train.lr=0.01]").label.endswith("0.01]")
+    assert select_group(groups, "train.lr=0.001").label.endswith("0.001]")
