@@ -20,7 +20,15 @@ from pydantic import Field, model_validator
 from clbench.errors import UserError
 from clbench.files import UnsafeFile, read_text_safely
 from clbench.options import Options, identity_of, parse_value, setting, settings_of, validate_options
-from clbench.registry import COMPONENT_SECTIONS, DEFAULT_NAMES, KIND_OF_SECTION, Component, Registry, kind_of_section
+from clbench.registry import (
+    COMPONENT_SECTIONS,
+    DEFAULT_NAMES,
+    KIND_OF_SECTION,
+    LOGGERS,
+    Component,
+    Registry,
+    kind_of_section,
+)
 from clbench.text import printable
 
 if sys.version_info >= (3, 11):
@@ -95,6 +103,11 @@ class TrainConfig(Options):
         "auto",
         pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$",
         description="where the run computes: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps; not part of the run id",
+    )
+    log: list[str] = setting(
+        [],
+        description='experiment trackers this run logs to (clbench list loggers), e.g. ["tensorboard"]; '
+        "not part of the run id",
     )
     eval_batch_size: int | None = Field(
         None,
@@ -342,4 +355,91 @@ def resolve(config: RunConfig, registry: Registry) -> ResolvedConfig:
             raise UserError(f"{section} {name!r} is unavailable: {reason}")
         components[section] = comp
         options[section] = validate_options(section, name, comp.options, config.options.get(section, {}))
+    check_loggers(train.log, registry)
     return ResolvedConfig(components, options, train, config.seed)
+
+
+def check_loggers(names: list[str], registry: Registry) -> None:
+    """Every logger in ``train.log`` must be registered and installed (one line otherwise, naming
+    the known loggers or the install command), and named once."""
+    for name in names:
+        comp = registry.get(LOGGERS, name)
+        reason = comp.unavailable_reason()
+        if reason:
+            raise UserError(f"logger {name!r} is unavailable: {reason}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"logger {', '.join(map(repr, repeated))} named twice in train.log / --log")
+
+
+def composition(canonical: dict[str, Any]) -> str:
+    """What a run composes, as reports label it: ``model · meta · replay`` (``mlp · maml ·
+    prioritized``), or ``model · strategy NAME`` for a strategy; ``on BENCHMARK`` after it."""
+    names = {s: (v.get("name") if isinstance(v, dict) else v) for s, v in canonical.items() if s in COMPONENT_SECTIONS}
+    strategy = strategy_of(names.get("strategy"))
+    if strategy:
+        parts = [str(names.get("model")), f"strategy {strategy}"]
+    else:
+        parts = [str(names.get(s)) for s in ("model", *STRATEGY_EXCLUDES)]
+    return f"{' · '.join(parts)} on {names.get('benchmark')}"
+
+
+def non_default_options(canonical: dict[str, Any], registry: Registry | None) -> dict[str, Any]:
+    """The options of a canonical config that differ from their defaults, as ``section.key`` ->
+    value, in config order: the component options (against the registered component's defaults)
+    and the ``train`` section (against :class:`TrainConfig`'s). A component that is not registered
+    here (``registry`` None, or a plugin missing) shows every option it has."""
+    out: dict[str, Any] = {}
+    for section in sections_in_use(canonical):
+        entry = canonical.get(section)
+        if not isinstance(entry, dict):
+            continue
+        defaults: dict[str, Any] = {}
+        if registry is not None:
+            try:
+                defaults = field_defaults(registry.get(KIND_OF_SECTION[section], str(entry.get("name"))).options)
+            except UserError:
+                defaults = {}
+        for key, value in (entry.get("options") or {}).items():
+            if key not in defaults or defaults[key] != value:
+                out[f"{section}.{key}"] = value
+    train_defaults = field_defaults(TrainConfig)
+    for key, value in (canonical.get("train") or {}).items():
+        if key not in train_defaults or train_defaults[key] != value:
+            out[f"train.{key}"] = value
+    return out
+
+
+def field_defaults(options: type[Options]) -> dict[str, Any]:
+    """The default of every field of ``options`` that has one, JSON-ready (as canonical configs hold them)."""
+    from pydantic_core import PydanticUndefined
+
+    out = {}
+    for name, info in options.model_fields.items():
+        if info.default is PydanticUndefined and info.default_factory is None:
+            continue
+        value = info.get_default(call_default_factory=True)
+        out[name] = json.loads(json.dumps(value, default=str))
+    return out
+
+
+def describe_options(values: dict[str, Any], limit: int = 400) -> str:
+    """``section.key=value`` pairs, space separated, values as compact JSON (text as is); cut
+    with an ellipsis past ``limit`` characters. ``defaults`` when there are none."""
+    if not values:
+        return "defaults"
+    parts = [f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}" for k, v in values.items()]
+    text = " ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_plan(canonicals: list[dict[str, Any]], registry: Registry | None) -> tuple[str, list[str]]:
+    """How a console shows many runs: the non-default options they all share (one text), and for
+    each run its composition and the non-default options that are its own."""
+    each = [non_default_options(c, registry) for c in canonicals]
+    shared = {k: v for k, v in each[0].items() if all(k in e and e[k] == v for e in each[1:])} if each else {}
+    lines = []
+    for canonical, options in zip(canonicals, each):
+        own = {k: v for k, v in options.items() if k not in shared}
+        lines.append(f"{composition(canonical)}  {describe_options(own) if own else ''}".rstrip())
+    return describe_options(shared), lines

@@ -42,8 +42,12 @@ class Job:
     plugins: tuple[str, ...] = ()
     threads: int = 1
     checkpoints: str | None = None
-    #: The settings that are not in the canonical config (``ResolvedConfig.settings()``): the device.
+    #: The settings that are not in the canonical config (``ResolvedConfig.settings()``): the device, loggers.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The sweep's results folder (where loggers write), its name (one experiment in trackers), the run's label.
+    results: str | None = None
+    experiment: str | None = None
+    label: str | None = None
 
 
 _HOSTS: dict[tuple[str, ...], Any] = {}
@@ -100,7 +104,16 @@ def run_job(job: Job) -> dict[str, Any]:
                 f"config resolves to run id {resolved.run_id} here, not {job.run_id}: "
                 "plugin versions differ between driver and worker?",
             )
-        record = execute(resolved, host, results=None, threads=job.threads, checkpoints=job.checkpoints).record
+        record = execute(
+            resolved,
+            host,
+            results=None,
+            threads=job.threads,
+            checkpoints=job.checkpoints,
+            results_dir=job.results,
+            experiment=job.experiment,
+            label=job.label,
+        ).record
         gpus = _ray_gpu_ids()
         if gpus is not None:
             record["runtime"]["ray_gpu_ids"] = gpus

@@ -34,6 +34,7 @@ from clbench.config import ResolvedConfig
 from clbench.devices import describe_device, resolve_device
 from clbench.errors import NonFiniteLoss, UserError
 from clbench.interrupts import Interrupted, interrupt_in
+from clbench.loggers import OpenLoggers, open_loggers
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
 from clbench.records import SCHEMA_VERSION, MalformedRecord, save_record, strict_json
@@ -73,6 +74,14 @@ class RunContext:
     resumed_from: int = 0
     #: ``time.perf_counter()`` when this process started the run.
     t_start: float = field(default_factory=time.perf_counter)
+    #: The results folder the run belongs to (loggers write beside the records; None: none).
+    results_dir: Path | None = None
+    #: The sweep the run is part of (its name; loggers make it one experiment); None for ``clbench run``.
+    experiment: str | None = None
+    #: The run's label (a sweep variant's), when it has one.
+    label: str | None = None
+    #: The loggers this run opened (``train.log``).
+    loggers: OpenLoggers = field(default_factory=OpenLoggers)
 
     @property
     def train(self) -> TrainConfig:
@@ -372,13 +381,18 @@ def execute(
     restart: bool = False,
     keep_checkpoints: bool = False,
     on_note: Callable[[str], None] | None = None,
+    results_dir: str | Path | None = None,
+    experiment: str | None = None,
+    label: str | None = None,
 ) -> RunResult:
     """Run one configuration and return its record; write it under ``results`` (None: don't).
 
     With a ``checkpoints`` folder, the run saves a checkpoint after each task and, unless
     ``restart``, resumes from the one it finds there; the checkpoint is removed when the run
     completes unless ``keep_checkpoints``. ``on_note`` receives one-line notes (resumed, or why a
-    checkpoint was not used).
+    checkpoint was not used). The loggers named in ``train.log`` are opened first and closed when
+    the run ends; they write under ``results_dir`` (default: ``results``), group a sweep's runs
+    under ``experiment`` and name runs by ``label`` (see :mod:`clbench.loggers`).
 
     Bad input found while composing the run (before training) raises :class:`UserError` and
     writes nothing. An error during the run gives a record with status ``failed`` and the reason;
@@ -390,15 +404,36 @@ def execute(
 
     started = _dt.datetime.now(_dt.timezone.utc)
     ctx = RunContext(config=config, run_id=config.run_id, host=host, extras=dict(extras or {}))
+    folder = results_dir if results_dir is not None else results
+    ctx.results_dir = Path(folder) if folder is not None else None
+    ctx.experiment, ctx.label = experiment, label
     ctx.checkpoint = checkpoint_path(checkpoints, config.run_id) if checkpoints is not None else None
     record = new_record(config, host, threads, started)
     # start_unix: when the run started, to the microsecond (started_at is for people)
     timings: dict[str, Any] = {"start_unix": started.timestamp(), "train_s": [], "eval_s": []}
-    progress = Progress()
     torch.set_num_threads(threads)
     ctx.generator = torch.Generator().manual_seed(config.seed)
     ctx.device = resolve_device(config.train.device)  # an unavailable device: UserError, before anything runs
     record["runtime"].update(describe_device(ctx.device))
+    ctx.loggers = open_loggers(ctx)
+    try:
+        return _build_and_run(ctx, record, timings, results, restart, keep_checkpoints, on_note)
+    finally:
+        ctx.loggers.close(ctx, record["status"])  # after a UserError in the build, say: none left otherwise
+
+
+def _build_and_run(
+    ctx: RunContext,
+    record: dict[str, Any],
+    timings: dict[str, Any],
+    results: str | Path | None,
+    restart: bool,
+    keep_checkpoints: bool,
+    on_note: Callable[[str], None] | None,
+) -> RunResult:
+    """:func:`execute`'s two phases: build the stream and the learner (resuming from a checkpoint),
+    then train and evaluate; finish the record however the run ends."""
+    progress = Progress()
     for phase in ("build", "run"):
         t0 = time.perf_counter()
         try:
@@ -506,6 +541,7 @@ def _finish(
             record["benchmark_info"].setdefault("scenario", ctx.stream.scenario)
     if notify:  # hooks see a copy: a plugin's own data goes under its key in context.extras
         ctx.notify("clbench_run_end", record=copy.deepcopy(record))
+    ctx.loggers.close(ctx, record["status"])  # their errors belong in this record
     timings["total_s"] = _elapsed(ctx, timings)
     record["timings"] = timings
     record["duration_s"] = timings["total_s"]

@@ -89,6 +89,17 @@ def clbench_register_strategies(register: Register) -> None:
     models with ``build.build_model()``."""
 
 
+@hookspec
+def clbench_register_loggers(register: Register) -> None:
+    """Register experiment trackers (loggers), chosen per run with ``--log NAME`` (``train.log``):
+    ``factory(context) -> logger``, called when a run that asks for it starts (before the stream is
+    built), with the run's :class:`clbench.harness.RunContext`. The logger is an object with
+    lifecycle hook implementations (``@hookimpl def clbench_epoch_end(self, context, ...)``), added
+    to the run as an observer, and a ``close(status)`` method called once when the run ends, however
+    it ends (``ok``, ``failed``, ``interrupted``). What a logger raises is a recorded hook error; the
+    run goes on. See :mod:`clbench.loggers`."""
+
+
 # --- extending the command line and the report -------------------------------------------------
 
 
@@ -119,6 +130,14 @@ def clbench_report_figures(report: Report) -> list[Figure]:
     module). ``report`` is the :class:`clbench.report.content.Report` being written: its groups
     hold the records, and a plugin may append a line to ``report.notes`` for what it left out.
     """
+    raise NotImplementedError  # a specification: plugins implement it
+
+
+@hookspec
+def clbench_summary_lines(record: dict[str, Any]) -> list[str]:
+    """Lines a plugin adds to the summary that ``clbench run`` and ``clbench show`` print for a
+    record (after the metrics), for data it keeps in ``record["extras"]``: a list of strings
+    (empty when the record holds nothing of the plugin's). Keep them short; import lazily."""
     raise NotImplementedError  # a specification: plugins implement it
 
 

@@ -54,7 +54,8 @@ def added_option(default: Any, *, neutral: Any = _SAME, **kwargs: Any) -> Any:
 
 def setting(default: Any, **kwargs: Any) -> Any:
     """A ``Field`` for a setting that cannot change the accuracy matrix (threads, device, loggers,
-    checkpointing): it is recorded in the config but never part of the run id."""
+    checkpointing): it is left out of the canonical config (and so of the run id and the record's
+    ``config``), and travels beside it (``ResolvedConfig.settings()``) to the run's worker."""
     from pydantic import Field
 
     return Field(default, json_schema_extra={NOT_IDENTITY_KEY: True}, **kwargs)

@@ -22,7 +22,7 @@ import pluggy
 from clbench import PROJECT_NAME, hookspecs
 from clbench.errors import UserError
 from clbench.interrupts import reraise_interrupt
-from clbench.registry import REGISTRATION_HOOKS, DuplicateComponentError, Registry
+from clbench.registry import LOGGER_HOOK, LOGGERS, REGISTRATION_HOOKS, DuplicateComponentError, Registry
 from clbench.text import printable
 
 ENTRY_POINT_GROUP = "clbench"
@@ -39,7 +39,7 @@ ESSENTIAL_PLUGINS = ("core", "basic")
 ONE_BY_ONE_HOOKS = frozenset(
     {"clbench_run_start", "clbench_task_start", "clbench_epoch_end", "clbench_task_end",
      "clbench_evaluation_done", "clbench_run_end", "clbench_register_commands", "clbench_report_figures",
-     "clbench_report_tables"}
+     "clbench_report_tables", "clbench_summary_lines"}
 )  # fmt: skip
 
 
@@ -129,7 +129,7 @@ class PluginHost:
         for info in self.infos:
             if info.status == "failed":
                 registry.broken_plugins[info.name] = info.error or "failed"
-        for kind, hook_name in REGISTRATION_HOOKS.items():
+        for kind, hook_name in [*REGISTRATION_HOOKS.items(), (LOGGERS, LOGGER_HOOK)]:
             caller = getattr(self.pm.hook, hook_name)
             for impl in caller.get_hookimpls():
                 register = partial(registry.add, kind, impl.plugin_name)
@@ -196,13 +196,25 @@ class PluginHost:
         """
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):  # pluggy's call order (see above)
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
-                _contain(exc)
-                entry = {"plugin": impl.plugin_name, "hook": hook_name, "error": _short_error(exc)}
-                errors.append(entry)
-                print(f"clbench: plugin {impl.plugin_name!r} failed in {hook_name}: {entry['error']}", file=sys.stderr)
+            call_guarded(errors, impl.plugin_name, hook_name, impl.function, **{k: kwargs[k] for k in impl.argnames})
+
+    def remove_observer(self, name: str) -> None:
+        """Unregister the in-process plugin object added as ``name`` (nothing if it is not there)."""
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+
+
+def call_guarded(errors: list[dict[str, str]], plugin: str, hook: str, function: Any, **kwargs: Any) -> Any:
+    """Call ``function(**kwargs)`` for ``plugin``; if it raises (anything but the user's own
+    interrupt), append ``{"plugin", "hook", "error"}`` to ``errors``, say so on stderr and return None."""
+    try:
+        return function(**kwargs)
+    except BaseException as exc:  # noqa: BLE001 - contained: reraise_interrupt lets the user's interrupt through
+        _contain(exc)
+        entry = {"plugin": plugin, "hook": hook, "error": _short_error(exc)}
+        errors.append(entry)
+        print(f"clbench: plugin {plugin!r} failed in {hook}: {entry['error']}", file=sys.stderr)
+        return None
 
 
 def make_plugin_host(

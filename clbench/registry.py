@@ -64,6 +64,14 @@ DEFAULT_NAMES: dict[str, str | None] = {k.section: k.default for k in KIND_TABLE
 #: Kind plural -> its registration hook.
 REGISTRATION_HOOKS: dict[str, str] = {k.plural: k.hook for k in KIND_TABLE}
 
+#: Loggers (experiment trackers) are registered like components but are not part of a run's
+#: composition: a run names them in ``train.log`` (a setting, outside the run id); see
+#: :mod:`clbench.loggers`.
+LOGGERS = "loggers"
+LOGGER_HOOK = "clbench_register_loggers"
+#: Every registry kind (the components' and the loggers') -> the singular used in messages.
+LABELS: dict[str, str] = {**KINDS, LOGGERS: "logger"}
+
 
 def kind_of_section(section: str) -> Kind:
     """The :class:`Kind` whose config section is ``section``."""
@@ -117,7 +125,7 @@ class Component:
 class Registry:
     """Name -> :class:`Component`, per kind. Built by :class:`clbench.plugins.PluginHost`."""
 
-    _items: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    _items: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in LABELS})
     #: Plugins that failed to load, name -> error, so lookups can mention them.
     broken_plugins: dict[str, str] = field(default_factory=dict)
 
@@ -135,18 +143,18 @@ class Registry:
     ) -> Component:
         """Register one component; reject a duplicate name naming both plugins."""
         if kind not in self._items:
-            raise ValueError(f"unknown component kind {kind!r}; known: {', '.join(KINDS)}")
+            raise ValueError(f"unknown component kind {kind!r}; known: {', '.join(LABELS)}")
         if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise ValueError(f"plugin {plugin!r} registered a {KINDS[kind]} with an invalid name {name!r}")
+            raise ValueError(f"plugin {plugin!r} registered a {LABELS[kind]} with an invalid name {name!r}")
         if not callable(factory):
-            raise ValueError(f"plugin {plugin!r}: factory of {KINDS[kind]} {name!r} is not callable")
+            raise ValueError(f"plugin {plugin!r}: factory of {LABELS[kind]} {name!r} is not callable")
         options = options or NoOptions
         if not (isinstance(options, type) and issubclass(options, Options)):
-            raise ValueError(f"plugin {plugin!r}: options of {KINDS[kind]} {name!r} must subclass clbench.Options")
+            raise ValueError(f"plugin {plugin!r}: options of {LABELS[kind]} {name!r} must subclass clbench.Options")
         existing = self._items[kind].get(name)
         if existing is not None:
             raise DuplicateComponentError(
-                f"{KINDS[kind]} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
+                f"{LABELS[kind]} {name!r} is registered twice: by plugin {existing.plugin!r} and by plugin {plugin!r}"
             )
         description = " ".join(str(description).split())
         comp = Component(kind, name, factory, description, options, plugin, tuple(requires), install_hint)
@@ -169,7 +177,7 @@ class Registry:
             pass
         known = self.names(kind)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        msg = f"unknown {KINDS[kind]} {name!r}"
+        msg = f"unknown {LABELS[kind]} {name!r}"
         if close:
             msg += f"; did you mean {close[0]!r}?"
         msg += f" Known: {', '.join(known) or 'none'}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from clbench.config import (
@@ -22,6 +23,7 @@ from clbench.config import (
     apply_dict,
     read_toml,
     resolve,
+    run_id_of,
     strategy_of,
 )
 from clbench.errors import UserError
@@ -95,6 +97,9 @@ class SweepPlan:
 
     configs: list[ResolvedConfig]
     labels: dict[str, str] = field(default_factory=dict)  # run_id -> variant label
+    #: The sweep's name (one experiment in trackers): the experiment file's stem, else derived from
+    #: the configurations without their seeds (so a sweep resumed with other seeds keeps it).
+    name: str | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -110,6 +115,8 @@ class SweepSpec:
     seeds: list[int]
     grid: dict[str, list[Any]] = field(default_factory=dict)  # "model" -> names; "meta.inner_steps" -> values
     variants: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    #: The sweep's name (an experiment file's stem); None: derived from the plan.
+    name: str | None = None
 
     def expand(self, registry: Registry) -> SweepPlan:
         """Every variant x grid point x seed, resolved (bad input raises before anything runs);
@@ -140,7 +147,15 @@ class SweepSpec:
                         seen[resolved.run_id] = resolved
                         if label:
                             labels[resolved.run_id] = str(label)
-        return SweepPlan(list(seen.values()), labels)
+        configs = list(seen.values())
+        return SweepPlan(configs, labels, self.name or default_sweep_name(configs))
+
+
+def default_sweep_name(configs: list[ResolvedConfig]) -> str:
+    """``sweep-<hash>`` of the plan's configurations without their seeds: the same grid gives the
+    same name whatever seeds it runs with."""
+    unseeded = sorted({run_id_of({**c.canonical(), "seed": None}) for c in configs})
+    return f"sweep-{run_id_of({'configs': unseeded})[:8]}"
 
 
 def _apply_grid_value(config: RunConfig, key: str, value: Any) -> None:
@@ -199,7 +214,7 @@ def spec_from_toml(path: str, seeds_override: str | None = None) -> SweepSpec:
     variants = data.get("variants", [{}])
     if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
         raise UserError(f"{path}: variants must be an array of tables ([[variants]])")
-    return SweepSpec(base=base, seeds=seeds, grid=grid, variants=variants or [{}])
+    return SweepSpec(base=base, seeds=seeds, grid=grid, variants=variants or [{}], name=Path(path).stem)
 
 
 @dataclass
@@ -255,7 +270,15 @@ def run_sweep(
             summary.skipped.append(config.run_id)
             continue
         job = Job(
-            config.run_id, config.canonical(), tuple(plugins), threads, str(checkpoints_dir(results)), config.settings()
+            config.run_id,
+            config.canonical(),
+            tuple(plugins),
+            threads,
+            str(checkpoints_dir(results)),
+            config.settings(),
+            results=str(results),
+            experiment=plan.name,
+            label=plan.labels.get(config.run_id),
         )
         jobs.append(job)
     if not jobs:

@@ -86,3 +86,28 @@ def compare(crosscheck: dict[str, Any], record: dict[str, Any]) -> dict[str, Any
             "Top1_Acc_Stream": "sample-weighted mean of R[T-1][j]; clbench avg_accuracy weighs tasks equally",
         },
     }
+
+
+def summary_lines(crosscheck: Any) -> list[str]:
+    """The cross-check as ``clbench run`` and ``show`` print it: clbench's numbers under Avalanche's
+    conventions beside Avalanche's own, with the largest gap over the accuracy matrix."""
+    comparison = crosscheck.get("comparison") if isinstance(crosscheck, dict) else None
+    if not isinstance(comparison, dict):
+        return []
+    if comparison.get("status") != "ok":
+        return [f"avalanche cross-check: {comparison.get('status')}"]
+
+    def num(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
+
+    cl, av, gap = comparison["clbench"], comparison["avalanche"], comparison["abs_diff"]
+    rows = [
+        ("StreamBWT", cl.get("bwt"), av.get("bwt"), gap.get("bwt_vs_StreamBWT")),
+        ("StreamForgetting", cl.get("forgetting_avalanche_convention"), av.get("forgetting"),
+         gap.get("forgetting_vs_StreamForgetting")),
+        ("Top1_Acc_Stream", cl.get("stream_accuracy_weighted"), av.get("accuracy"), gap.get("stream_accuracy")),
+    ]  # fmt: skip
+    lines = ["avalanche cross-check (clbench's numbers under Avalanche's conventions, beside Avalanche's):"]
+    lines += [f"  {name:<17} clbench {num(c)}  avalanche {num(a)}  |diff| {num(d)}" for name, c, a, d in rows]
+    lines.append(f"  accuracy matrix   largest |diff| {num(gap.get('accuracy_matrix_max'))}")
+    return lines

@@ -12,7 +12,7 @@ from typing import Any
 
 from clbench import hookimpl
 from clbench.components import BuildContext
-from clbench_avalanche.crosscheck import CROSSCHECK_KEY, compare
+from clbench_avalanche.crosscheck import CROSSCHECK_KEY, compare, summary_lines
 from clbench_avalanche.specs import SPECS, StrategySpec
 
 PREFIX = "avalanche."
@@ -46,3 +46,9 @@ def clbench_run_end(context: Any, record: dict[str, Any]) -> None:
     crosscheck = context.extras.get(CROSSCHECK_KEY)
     if isinstance(crosscheck, dict):
         crosscheck["comparison"] = compare(crosscheck, record)
+
+
+@hookimpl
+def clbench_summary_lines(record: dict[str, Any]) -> list[str]:
+    """The Avalanche cross-check, when the record has one, for ``clbench run`` and ``show``."""
+    return summary_lines((record.get("extras") or {}).get(CROSSCHECK_KEY))

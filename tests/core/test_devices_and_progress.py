@@ -59,7 +59,8 @@ def test_the_device_is_a_setting_not_part_of_the_run_id(host):
     default = resolve(_config(), host.registry)
     cpu = resolve(_config("train.device=cpu"), host.registry)
     assert cpu.run_id == default.run_id and cpu.canonical() == default.canonical()
-    assert cpu.settings() == {"train": {"device": "cpu"}} and default.settings() == {"train": {"device": "auto"}}
+    assert cpu.settings() == {"train": {"device": "cpu", "log": []}}
+    assert default.settings() == {"train": {"device": "auto", "log": []}}
 
 
 def test_cpu_runs_record_their_device_and_match_auto_here(host):

@@ -11,7 +11,7 @@ from clbench.cli import cli, main
 from clbench.config import COMPONENT_SECTIONS, SET_SECTIONS, RunConfig
 from clbench.errors import UserError
 from clbench.plugins import ESSENTIAL_PLUGINS, make_plugin_host
-from clbench.registry import DEFAULT_NAMES, KIND_TABLE, KINDS, REGISTRATION_HOOKS, Registry
+from clbench.registry import DEFAULT_NAMES, KIND_TABLE, KINDS, LOGGER_HOOK, LOGGERS, REGISTRATION_HOOKS, Registry
 
 
 def test_every_list_of_kinds_comes_from_the_table():
@@ -20,7 +20,8 @@ def test_every_list_of_kinds_comes_from_the_table():
     assert list(KINDS) == [k.plural for k in KIND_TABLE]
     assert REGISTRATION_HOOKS == {k.plural: k.hook for k in KIND_TABLE}
     assert RunConfig().names == DEFAULT_NAMES
-    assert set(Registry()._items) == set(KINDS)
+    assert set(Registry()._items) == {*KINDS, LOGGERS}  # the table's kinds, and the loggers (not a run section)
+    assert hasattr(hookspecs, LOGGER_HOOK)
     for kind in KIND_TABLE:
         assert hasattr(hookspecs, kind.hook), f"no hookspec for {kind.hook}"
         from clbench import components
@@ -30,7 +31,7 @@ def test_every_list_of_kinds_comes_from_the_table():
         flags = {p.name for p in cli.commands[command].params}
         assert set(sections) <= flags, command
     list_kinds = next(p for p in cli.commands["list"].params if p.name == "kind")
-    assert list(list_kinds.type.choices) == [*KINDS, "train"]  # the kinds of the table, and the train settings
+    assert list(list_kinds.type.choices) == [*KINDS, LOGGERS, "train"]  # the table's kinds, loggers, train settings
 
 
 def test_a_misspelled_hook_fails_its_plugin_only(capsys):
@@ -121,7 +122,7 @@ def test_plugins_bring_commands_but_cannot_replace_built_ins(tmp_path, monkeypat
     out, err = capsys.readouterr()
     assert out.strip() == "hello world"
     assert "command 'run' is taken by clbench" in err
-    assert inspect.getmodule(cli.commands["run"].callback).__name__ == "clbench.cli"
+    assert inspect.getmodule(cli.commands["run"].callback).__name__ == "clbench.cli.run"
     assert main(["--help"]) == 0  # without --plugin, the command is gone again
     assert "hello" not in capsys.readouterr().out
     sys.modules.pop("greeting_plugin", None)

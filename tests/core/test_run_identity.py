@@ -91,7 +91,10 @@ def test_the_canonical_config_is_the_identity_and_settings_travel_beside_it():
     resolved = resolve(_config_with_model("probe-net"), _host_with(_After).registry)
     canonical = resolved.canonical()
     assert canonical["model"]["options"] == {"width": 8}  # momentum at its neutral value, log_every a setting
-    assert resolved.settings()["model"] == {"log_every": 10} and resolved.settings()["train"] == {"device": "auto"}
+    assert resolved.settings()["model"] == {"log_every": 10} and resolved.settings()["train"] == {
+        "device": "auto",
+        "log": [],
+    }
     again = resolve(config_from_canonical(canonical, resolved.settings()), _host_with(_After).registry)
     assert again.run_id == resolved.run_id and again.settings() == resolved.settings()
     moved = resolve(_config_with_model("probe-net"), _host_with(_After).registry)
@@ -114,7 +117,7 @@ class _GrownTrain(TrainConfig):
 def test_adding_a_train_setting_keeps_the_run_id(host):
     resolved = _resolve(host)
     grown = type(resolved)(resolved.components, resolved.options, _GrownTrain(), resolved.seed)
-    assert "device" not in grown.canonical()["train"] and grown.settings()["train"] == {"device": "cpu"}
+    assert "device" not in grown.canonical()["train"] and grown.settings()["train"] == {"device": "cpu", "log": []}
     assert grown.run_id == resolved.run_id == DEFAULT_RUN_ID
     moved = type(resolved)(resolved.components, resolved.options, _GrownTrain(device="cuda"), resolved.seed)
     assert moved.run_id == DEFAULT_RUN_ID

@@ -63,7 +63,7 @@ def test_cli_runs_maml_with_prioritized_replay(tmp_path, capsys):
     args += [a for s in SHORT for a in ("--set", s)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "meta=maml replay=prioritized" in out and "avg_accuracy" in out
+    assert "mlp · maml · prioritized on shifting-linear" in out.splitlines()[0] and "avg_accuracy" in out
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1
 
 
@@ -71,7 +71,8 @@ def test_cli_shows_the_adapted_metrics_beside_the_plain_ones(tmp_path, capsys):
     args = ["run", "-q", "--meta", "reptile", "--set", "meta.eval_adapt_steps=2", "--results", str(tmp_path)]
     assert main(args + [a for s in SHORT for a in ("--set", s)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["metric", "value", "adapted"]
+    assert lines[1].startswith("options: ") and "meta.eval_adapt_steps=2" in lines[1]
+    assert lines[2].split() == ["metric", "value", "adapted"]
     (record_path,) = (tmp_path / "runs").glob("*.json")
     record = json.loads(record_path.read_text())
     row = next(line for line in lines if line.startswith("avg_accuracy")).split()

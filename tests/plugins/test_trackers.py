@@ -1,0 +1,379 @@
+"""The trackers plugin (``--log``): what each tracker received is read back with that tracker's own
+reader: TensorBoard's event accumulator, MLflow's client (against a real ``mlflow server`` on
+localhost, against the default local store and against the file store), and W&B's offline run
+files (the run's ``.wandb`` log, parsed with W&B's own protobuf messages, and its media files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli, tiny_flags
+
+pytest.importorskip("tensorboard")
+pytest.importorskip("mlflow")
+pytest.importorskip("wandb")
+
+FLAGS = (*tiny_flags(3), "--set", "train.epochs=2")
+#: Offline W&B, no telemetry; MLflow's HTTP client gives up at once on a dead server.
+ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+
+BLOCKER = """
+import sys
+
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {NAMES}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Hide())
+"""
+
+
+def hidden(tmp_path: Path, *names: str) -> dict[str, str]:
+    """Environment variables under which a subprocess cannot find or import ``names``."""
+    site = tmp_path / "hide"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BLOCKER.format(NAMES=set(names)))
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def record_of(results: Path, run_id: str) -> dict:
+    """The record ``run_id`` in ``results``."""
+    return json.loads((results / "runs" / f"{run_id}.json").read_text())
+
+
+# --- readers ----------------------------------------------------------------------------------
+
+
+def tensorboard_events(folder: Path):
+    """TensorBoard's own reader over one run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def wandb_records(run_dir: Path) -> list:
+    """The records of an offline W&B run (``run-ID.wandb``): W&B's transaction log, a LevelDB-style
+    log of 32 KiB blocks after a 7-byte ``:W&B`` header, each entry a ``wandb_internal_pb2.Record``."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = run_dir.glob("run-*.wandb")
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    records, pos, pending, block = [], 7, b"", 32768
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # the rest of a block is padding
+            pos += block - pos % block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind == 0:
+            continue
+        pending = chunk if kind in (1, 2) else pending + chunk  # full, first | middle, last
+        if kind in (1, 4):
+            record = pb.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+    return records
+
+
+def wandb_run(folder: Path, run_id: str) -> dict:
+    """What an offline W&B run holds: its name and project, config, history rows, summary, images."""
+    (run_dir,) = (folder / "wandb").glob(f"offline-run-*-{run_id}")
+    out: dict = {"config": {}, "history": [], "summary": {}}
+    for record in wandb_records(run_dir):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            out["name"], out["project"] = record.run.display_name, record.run.project
+        elif kind == "config":
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
+        elif kind == "history":
+            out["history"].append(
+                {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
+            )
+        elif kind == "summary":
+            out["summary"].update({i.key: json.loads(i.value_json) for i in record.summary.update if i.key})
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
+    out["images"] = sorted(p.name for p in (run_dir / "files" / "media" / "images").rglob("*.png"))
+    return out
+
+
+def mlflow_runs(uri: str, experiment: str) -> list:
+    """MLflow's client: the runs of ``experiment`` at ``uri``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment!r} at {uri}"
+    return client, client.search_runs([found.experiment_id])
+
+
+def column(record: dict, j: int) -> list[float]:
+    """Task ``j``'s accuracy at init and after each task."""
+    return [record["init_accuracy"][j]] + [row[j] for row in record["accuracy_matrix"]]
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+def test_loggers_unavailable_without_their_extra(tmp_path):
+    env = hidden(tmp_path, "tensorboard", "mlflow", "wandb")
+    listed = run_cli("list", "loggers", env=env)
+    assert listed.returncode == 0, listed.stderr
+    for name in ("tensorboard", "mlflow", "wandb"):
+        line = next(i for i, text in enumerate(listed.stdout.splitlines()) if text.startswith(f"  {name} "))
+        assert f"unavailable: needs {name}" in listed.stdout.splitlines()[line + 1]
+        assert f"pip install 'clbench[{name}]'" in listed.stdout.splitlines()[line + 1]
+    results = tmp_path / "results"
+    proc = run_cli("run", *FLAGS, "--log", "mlflow", "--results", str(results), env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "clbench: error: logger 'mlflow' is unavailable: needs mlflow, which is not installed; "
+        "install with: pip install 'clbench[mlflow]'"
+    ]
+    assert not results.exists()  # nothing written before the error
+
+
+def test_unknown_or_repeated_logger_is_a_one_line_error(tmp_path):
+    proc = run_cli("run", *FLAGS, "--log", "tensorbord", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "unknown logger 'tensorbord'; did you mean 'tensorboard'?" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("sweep", *FLAGS, "--log", "wandb", "--log", "wandb,tensorboard", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "logger 'wandb' named twice" in proc.stderr
+
+
+# --- one run, every tracker -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_one_run_logged_to_every_tracker_and_read_back(tmp_path):
+    results = tmp_path / "results"
+    plain = run_cli("run", *FLAGS, "--results", str(tmp_path / "plain"), "--json")
+    proc = run_cli(
+        "run", *FLAGS, "--log", "tensorboard,mlflow", "--log", "wandb", "--results", str(results), "--json", env=ENV
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    run_id = record["run_id"]
+    assert run_id == json.loads(plain.stdout)["run_id"]  # loggers are not part of the run id
+    assert record["accuracy_matrix"] == json.loads(plain.stdout)["accuracy_matrix"]
+    assert record["hook_errors"] == []
+    n_tasks, epochs = 3, 2
+
+    # TensorBoard
+    acc = tensorboard_events(results / "tensorboard" / run_id)
+    losses = acc.Scalars("train/loss")
+    assert [e.step for e in losses] == list(range(1, n_tasks * epochs + 1))
+    assert [pytest.approx(e.value) for e in losses] == [l for stats in record["train_stats"] for l in stats["loss"]]
+    for j in range(n_tasks):
+        assert [e.step for e in acc.Scalars(f"accuracy/task_{j:02d}")] == list(range(n_tasks + 1))
+        assert [pytest.approx(e.value) for e in acc.Scalars(f"accuracy/task_{j:02d}")] == column(record, j)
+    for name, value in record["metrics"].items():
+        assert acc.Scalars(f"metrics/{name}")[0].value == pytest.approx(value)
+    images = acc.Tags()["images"]
+    assert "figures/accuracy_matrices" in images
+    assert acc.Images("figures/accuracy_matrices")[0].encoded_image_string[:4] == b"\x89PNG"
+    config_text = acc.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "| model.name | mlp |" in config_text and f"| run_id | {run_id} |" in config_text
+
+    # MLflow, default local store under RESULTS/mlruns
+    client, runs = mlflow_runs(f"sqlite:///{results / 'mlruns' / 'mlflow.db'}", "clbench")
+    (run,) = runs
+    assert run.info.run_name == f"mlp · none · none {run_id}" and run.info.status == "FINISHED"
+    assert run.data.params["model.name"] == "mlp" and run.data.params["benchmark.n_tasks"] == "3"
+    assert run.data.tags["clbench.run_id"] == run_id and run.data.tags["clbench.status"] == "ok"
+    history = client.get_metric_history(run.info.run_id, "accuracy/task_01")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(column(record, 1))
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) == n_tasks * epochs
+    assert run.data.metrics["metrics/avg_accuracy"] == pytest.approx(record["metrics"]["avg_accuracy"])
+    assert "figures/accuracy_matrices.png" in [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
+
+    # W&B, offline
+    wb = wandb_run(results / "wandb", run_id)
+    assert wb["name"] == f"mlp · none · none {run_id}" and wb["project"] == "clbench" and wb["exit_code"] == 0
+    assert wb["config"]["model.name"] == "mlp" and wb["config"]["run_id"] == run_id
+    assert [r["train/loss"] for r in wb["history"] if "train/loss" in r] == pytest.approx(
+        [l for stats in record["train_stats"] for l in stats["loss"]]
+    )
+    rows = [r for r in wb["history"] if "accuracy/task_00" in r]
+    assert [r["task"] for r in rows] == list(range(n_tasks + 1))
+    assert [r["accuracy/task_02"] for r in rows] == pytest.approx(column(record, 2))
+    assert wb["summary"]["metrics/latest_task_accuracy"] == pytest.approx(record["metrics"]["latest_task_accuracy"])
+    assert any(name.startswith("accuracy_matrices") for name in wb["images"])
+
+
+# --- a sweep of four runs, every tracker, MLflow through a real server --------------------------
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real ``mlflow server`` on localhost (its own SQLite store), stopped afterwards."""
+    port = free_port()
+    store = tmp_path / "server"
+    store.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mlflow server did not start: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+            time.sleep(0.5)
+    try:
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_sweep_of_four_runs_logged_to_every_tracker(tmp_path, mlflow_server):
+    experiment = tmp_path / "four.toml"  # loggers from the experiment file: [train] log
+    experiment.write_text(
+        "seeds = [0, 1]\n[benchmark]\nn_tasks = 3\ntrain_size = 96\ntest_size = 64\n"
+        '[train]\nepochs = 2\nlog = ["tensorboard", "mlflow", "wandb"]\n'
+        '[[variants]]\nlabel = "narrow"\nmodel = { name = "mlp", hidden_sizes = [16] }\n'
+        '[[variants]]\nlabel = "wide"\nmodel = { name = "mlp", hidden_sizes = [64] }\n'
+    )
+    results = tmp_path / "results"
+    env = {**ENV, "MLFLOW_TRACKING_URI": mlflow_server}
+    proc = run_cli("sweep", "--config", str(experiment), "--workers", "2", "--results", str(results), "-q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    run_ids = sorted(p.stem for p in (results / "runs").glob("*.json"))
+    assert len(run_ids) == 4
+    records = {rid: record_of(results, rid) for rid in run_ids}
+    assert all(r["hook_errors"] == [] for r in records.values())
+
+    client, runs = mlflow_runs(mlflow_server, "four")  # the sweep is one experiment, named by its file
+    assert sorted(r.data.tags["clbench.run_id"] for r in runs) == run_ids
+    for run in runs:
+        record = records[run.data.tags["clbench.run_id"]]
+        assert run.info.run_name == f"{record['label']} {record['run_id']}" and run.info.status == "FINISHED"
+        assert run.data.params["model.hidden_sizes"] == repr(record["config"]["model"]["options"]["hidden_sizes"])
+        history = client.get_metric_history(run.info.run_id, "accuracy/task_00")
+        assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(column(record, 0))
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
+
+    for rid, record in records.items():
+        acc = tensorboard_events(results / "tensorboard" / rid)
+        assert [e.value for e in acc.Scalars("accuracy/task_02")] == pytest.approx(column(record, 2))
+        wb = wandb_run(results / "wandb", rid)
+        assert wb["project"] == "four" and wb["name"] == f"{record['label']} {rid}"
+        assert wb["summary"]["metrics/avg_accuracy"] == pytest.approx(record["metrics"]["avg_accuracy"])
+    assert not (results / "mlruns").exists()  # MLFLOW_TRACKING_URI was honoured
+
+
+@pytest.mark.slow
+def test_mlflow_file_store_when_asked_for(tmp_path):
+    """MLflow 3 refuses its file store unless MLFLOW_ALLOW_FILE_STORE=true; with it, a ``file:`` URI works."""
+    store = tmp_path / "filestore"
+    env = {**ENV, "MLFLOW_TRACKING_URI": store.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
+    proc = run_cli("run", *FLAGS, "--log", "mlflow", "--results", str(tmp_path / "r"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["hook_errors"] == []
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    try:
+        client, (run,) = mlflow_runs(store.as_uri(), "clbench")
+    finally:
+        del os.environ["MLFLOW_ALLOW_FILE_STORE"]
+    assert run.data.tags["clbench.run_id"] == record["run_id"]
+    assert run.data.metrics["metrics/bwt"] == pytest.approx(record["metrics"]["bwt"])
+    assert list(store.glob("*/*/meta.yaml"))  # the file store's own layout: experiment/run/meta.yaml
+
+
+# --- failures are hook errors, never lost runs ------------------------------------------------
+
+
+def test_a_tracker_that_cannot_be_reached_is_a_hook_error(tmp_path):
+    env = {**ENV, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    results = tmp_path / "results"
+    proc = run_cli("run", *FLAGS, "--log", "mlflow,tensorboard", "--results", str(results), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["status"] == "ok" and len(record["accuracy_matrix"]) == 3
+    (error,) = record["hook_errors"]
+    assert error["plugin"] == "trackers:mlflow" and error["hook"] == "open"
+    assert "plugin 'trackers:mlflow' failed in open" in proc.stderr
+    assert tensorboard_events(results / "tensorboard" / record["run_id"]).Scalars("accuracy/task_00")  # the other logs
+
+
+class _Flaky:
+    """A logger that fails mid-run: in its third evaluation and when it closes."""
+
+    def __init__(self, context):
+        self.rows = 0
+
+    from clbench import hookimpl as _hookimpl
+
+    @_hookimpl
+    def clbench_evaluation_done(self, context, after_task, accuracies):
+        self.rows += 1
+        if self.rows == 3:
+            raise ConnectionError("tracker went away")
+
+    def close(self, status):
+        raise OSError(f"cannot flush ({status})")
+
+
+class _FlakyPlugin:
+    from clbench import hookimpl as _hookimpl
+
+    @_hookimpl
+    def clbench_register_loggers(self, register):
+        register("flaky", _Flaky, description="fails mid-run")
+
+
+def test_a_logger_failing_mid_run_is_a_recorded_hook_error(tmp_path):
+    from clbench.config import RunConfig, resolve
+    from clbench.harness import execute
+    from clbench.plugins import make_plugin_host
+
+    host = make_plugin_host(objects=[("flaky-plugin", _FlakyPlugin())])
+    config = RunConfig()
+    for assignment in (*tiny_flags(3)[1::2], 'train.log=["flaky"]'):
+        config.apply_set(assignment)
+    resolved = resolve(config, host.registry)
+    result = execute(resolved, host, results=tmp_path)
+    record = result.record
+    assert record["status"] == "ok" and len(record["accuracy_matrix"]) == 3
+    assert [(e["plugin"], e["hook"], e["error"]) for e in record["hook_errors"]] == [
+        ("flaky-plugin:flaky", "clbench_evaluation_done", "ConnectionError: tracker went away"),
+        ("flaky-plugin:flaky", "close", "OSError: cannot flush (ok)"),
+    ]
+    assert json.loads(result.path.read_text())["hook_errors"] == record["hook_errors"]
+    assert host.pm.get_plugin("flaky-plugin:flaky") is None  # removed from the host after the run
