@@ -23,3 +23,8 @@ class NonFiniteLoss(ArithmeticError):
             "(try a lower train.lr or set train.clip)"
         )
         self.task_index, self.epoch, self.loss = task_index, epoch, loss
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, on one line."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__

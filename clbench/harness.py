@@ -20,24 +20,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clbench import __version__
-from clbench.checkpoints import (
-    Checkpoint,
-    CheckpointError,
-    checkpoint_path,
-    load_checkpoint,
-    restore_rng,
-    rng_state,
-    save_checkpoint,
-)
+from clbench.checkpoints import checkpoint_path
 from clbench.components import BuildContext, Learner, PrefersEvalBatchSize, TaskStream, derive_seed
 from clbench.config import ResolvedConfig
 from clbench.devices import describe_device, resolve_device
-from clbench.errors import NonFiniteLoss, UserError
+from clbench.errors import NonFiniteLoss, UserError, describe_error
 from clbench.interrupts import Interrupted, interrupt_in
 from clbench.loggers import OpenLoggers, open_loggers
 from clbench.metrics import CONVENTIONS, compute_all
 from clbench.plugins import PluginHost
 from clbench.records import SCHEMA_VERSION, MalformedRecord, save_record, strict_json
+from clbench.resuming import Progress, elapsed, resume, save_run_checkpoint
 from clbench.scenarios import check_stream as check_scenario
 from clbench.scenarios import eval_mask
 
@@ -236,20 +229,6 @@ def new_record(config: ResolvedConfig, host: PluginHost, threads: int, started: 
     }
 
 
-@dataclass
-class Progress:
-    """What a run has computed so far: what a checkpoint saves and a resumed run starts from.
-
-    ``adapted_init`` and ``adapted_rows`` hold the accuracies after test-time adaptation, when the
-    learner adapts; ``train_stats`` one entry per trained task.
-    """
-
-    tasks_done: int = 0
-    adapted_init: list[float] | None = None
-    adapted_rows: list[list[float]] = field(default_factory=list)
-    train_stats: list[Any] = field(default_factory=list)
-
-
 def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[str, Any], progress: Progress) -> None:
     """The loop: evaluate at init (unless resumed), then per task train, evaluate every task, notify
     the hooks and save a checkpoint; fill the record's results (accuracy matrices, metrics, train
@@ -278,7 +257,7 @@ def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[st
         progress.tasks_done = i + 1
         ctx.notify("clbench_evaluation_done", after_task=i, accuracies=list(row))
         if ctx.checkpoint is not None and ctx.learner.resumable and i + 1 < len(ctx.stream.tasks):
-            _save_checkpoint(ctx, progress, timings)
+            save_run_checkpoint(ctx, progress, timings)
     record["train_stats"] = progress.train_stats
     record["metrics"] = compute_all(ctx.accuracy_matrix, ctx.init_accuracy)
     adapted_init = progress.adapted_init
@@ -287,87 +266,6 @@ def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[st
         record["adapted_accuracy_matrix"] = progress.adapted_rows
         record["adapted_metrics"] = compute_all(progress.adapted_rows, adapted_init)
     record["status"] = "ok"
-
-
-def _save_checkpoint(ctx: RunContext, progress: Progress, timings: dict[str, Any]) -> None:
-    """Save the checkpoint after the task just done. One that cannot be written (a full disk, a
-    folder made read-only) does not cost the run: it is noted once in ``hook_errors`` (which
-    ``clbench run`` shows as a warning), and the run goes on without checkpoints."""
-    assert ctx.checkpoint is not None
-    t0 = time.perf_counter()
-    try:
-        save_checkpoint(ctx.checkpoint, _checkpoint_of(ctx, progress, timings))
-    except OSError as exc:
-        error = f"could not save the checkpoint {ctx.checkpoint}: {exc.strerror or exc}; the run goes on without"
-        ctx.hook_errors.append({"plugin": "clbench", "hook": "checkpoint", "error": error})
-        ctx.checkpoint = None
-        return
-    timings.setdefault("checkpoint_s", []).append(time.perf_counter() - t0)
-
-
-def _checkpoint_of(ctx: RunContext, progress: Progress, timings: dict[str, Any]) -> Checkpoint:
-    assert ctx.learner is not None
-    return Checkpoint(
-        run_id=ctx.run_id,
-        tasks_done=progress.tasks_done,
-        progress={
-            "accuracy_matrix": ctx.accuracy_matrix,
-            "init_accuracy": ctx.init_accuracy,
-            "adapted_init": progress.adapted_init,
-            "adapted_rows": progress.adapted_rows,
-            "train_stats": progress.train_stats,
-            "timings": {**timings, "elapsed_s": _elapsed(ctx, timings)},
-            "extras": ctx.extras,
-            "hook_errors": ctx.hook_errors,
-        },
-        learner=ctx.learner.state_dict(),
-        rng=rng_state(ctx.generator),
-    )
-
-
-def _elapsed(ctx: RunContext, timings: dict[str, Any]) -> float:
-    """Seconds this run has taken so far, the time before any resumption included."""
-    return float(timings.get("elapsed_before_s", 0.0)) + (time.perf_counter() - ctx.t_start)
-
-
-def resume(ctx: RunContext, timings: dict[str, Any], progress: Progress) -> str | None:
-    """Load the run's checkpoint, when there is one, into the freshly built learner and the run's
-    state; returns a one-line note of what happened (resumed, or why the checkpoint was not used),
-    or None when there was no checkpoint."""
-    assert ctx.learner is not None and ctx.checkpoint is not None
-    try:
-        # loaded to the CPU: generator states must stay CPU tensors; the model, the optimiser and the
-        # replay storage copy their tensors to the run's device as they load them
-        saved = load_checkpoint(ctx.checkpoint, ctx.run_id)
-    except CheckpointError as exc:
-        return f"checkpoint not used ({exc}); the run starts from the first task"
-    if saved is None:
-        return None
-    if not ctx.learner.resumable:
-        return f"{type(ctx.learner).__name__} cannot resume from a checkpoint; the run starts again from the first task"
-    state = saved.progress
-    try:
-        ctx.learner.load_state_dict(saved.learner)
-    except Exception as exc:  # noqa: BLE001 - e.g. written by an incompatible version of a plugin
-        ctx.learner = build_learner(ctx)  # a learner untouched by the failed load
-        return f"checkpoint not used ({describe_error(exc)}); the run starts from the first task"
-    restore_rng(saved.rng, ctx.generator)
-    ctx.accuracy_matrix = [list(map(float, row)) for row in state["accuracy_matrix"]]
-    ctx.init_accuracy = list(map(float, state["init_accuracy"]))
-    ctx.extras.update(state["extras"])
-    ctx.hook_errors.extend(state["hook_errors"])
-    progress.tasks_done = ctx.resumed_from = saved.tasks_done
-    progress.adapted_init = state["adapted_init"]
-    progress.adapted_rows = state["adapted_rows"]
-    progress.train_stats = state["train_stats"]
-    before = dict(state["timings"])
-    kept = ("train_s", "eval_s", "init_eval_s", "checkpoint_s", "resumed_after_task")
-    timings.update({k: before[k] for k in kept if k in before})
-    timings["elapsed_before_s"] = float(before.get("elapsed_s", 0.0))
-    timings["resumed_after_task"] = [*timings.get("resumed_after_task", []), saved.tasks_done - 1]
-    return (
-        f"resumed from the checkpoint after task {saved.tasks_done} of {len(ctx.stream.tasks) if ctx.stream else '?'}"
-    )
 
 
 def execute(
@@ -444,7 +342,7 @@ def _build_and_run(
                 if ctx.checkpoint is not None and restart:
                     ctx.checkpoint.unlink(missing_ok=True)
                 elif ctx.checkpoint is not None:
-                    note = resume(ctx, timings, progress)
+                    note = resume(ctx, timings, progress, rebuild=lambda: build_learner(ctx))
                     if note and on_note is not None:
                         on_note(note)
             else:
@@ -503,11 +401,6 @@ def _finish_interrupted(
         exc.note = f"{kept}{where}{then}"
 
 
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of an exception, on one line."""
-    return " ".join(f"{type(exc).__name__}: {exc}".split()) or type(exc).__name__
-
-
 @dataclass
 class RunResult:
     """A finished run: its record, where it was written (None: not written) and why not."""
@@ -542,7 +435,7 @@ def _finish(
     if notify:  # hooks see a copy: a plugin's own data goes under its key in context.extras
         ctx.notify("clbench_run_end", record=copy.deepcopy(record))
     ctx.loggers.close(ctx, record["status"])  # their errors belong in this record
-    timings["total_s"] = _elapsed(ctx, timings)
+    timings["total_s"] = elapsed(ctx, timings)
     record["timings"] = timings
     record["duration_s"] = timings["total_s"]
     record["extras"] = _serialisable_extras(ctx)
