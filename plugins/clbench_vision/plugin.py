@@ -190,6 +190,25 @@ def build_resnet(options: ResNetOptions, build: BuildContext) -> Any:
     return ReducedResNet18(_image_shape(build, "resnet18-reduced"), build.n_classes, options.width, options.batch_norm)
 
 
+#: The split streams: name, data set, description, options.
+SPLIT_STREAMS: tuple[tuple[str, str, str, type[Options]], ...] = (
+    ("split-mnist", "mnist", "MNIST in 5 tasks of 2 digits (class scenario)", SplitMNISTOptions),
+    (
+        "split-fashion-mnist",
+        "fashion-mnist",
+        "Fashion-MNIST in 5 tasks of 2 classes (class scenario)",
+        SplitFashionOptions,
+    ),
+    ("split-cifar10", "cifar10", "CIFAR-10 in 5 tasks of 2 classes (class scenario)", SplitCIFAR10Options),
+    (
+        "split-cifar100",
+        "cifar100",
+        "CIFAR-100 in 20 tasks of 5 classes (task scenario, as in GEM)",
+        SplitCIFAR100Options,
+    ),
+)
+
+
 @hookimpl
 def clbench_register_benchmarks(register):
     """Register the six image streams."""
@@ -205,30 +224,8 @@ def clbench_register_benchmarks(register):
         description="MNIST, each task rotated by an angle drawn in [0, 180] degrees (20 tasks, domain scenario)",
         options=RotatedMNISTOptions,
     )
-    register(
-        "split-mnist",
-        _split_builder("split-mnist", "mnist"),
-        description="MNIST in 5 tasks of 2 digits (class scenario)",
-        options=SplitMNISTOptions,
-    )
-    register(
-        "split-fashion-mnist",
-        _split_builder("split-fashion-mnist", "fashion-mnist"),
-        description="Fashion-MNIST in 5 tasks of 2 classes (class scenario)",
-        options=SplitFashionOptions,
-    )
-    register(
-        "split-cifar10",
-        _split_builder("split-cifar10", "cifar10"),
-        description="CIFAR-10 in 5 tasks of 2 classes (class scenario)",
-        options=SplitCIFAR10Options,
-    )
-    register(
-        "split-cifar100",
-        _split_builder("split-cifar100", "cifar100"),
-        description="CIFAR-100 in 20 tasks of 5 classes (task scenario, as in GEM)",
-        options=SplitCIFAR100Options,
-    )
+    for name, dataset, description, options in SPLIT_STREAMS:
+        register(name, _split_builder(name, dataset), description=description, options=options)
 
 
 @hookimpl
