@@ -377,3 +377,19 @@ def test_a_logger_failing_mid_run_is_a_recorded_hook_error(tmp_path):
     ]
     assert json.loads(result.path.read_text())["hook_errors"] == record["hook_errors"]
     assert host.pm.get_plugin("flaky-plugin:flaky") is None  # removed from the host after the run
+
+
+def test_memory_traces_reach_the_tracker_when_recorded(tmp_path):
+    """The traces plugin records the DNC's memory at run end; the loggers' run_end comes after it
+    (trylast), so the run's figures include the memory heatmaps."""
+    results = tmp_path / "results"
+    small_dnc = ("--model", "dnc", "--set", "model.memory_slots=8", "--set", "model.word_size=8")
+    proc = run_cli(
+        "run", *FLAGS, *small_dnc, "--set", "model.trace_samples=2", "--log", "tensorboard",
+        "--results", str(results), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert "memory_traces" in record["extras"]
+    images = tensorboard_events(results / "tensorboard" / record["run_id"]).Tags()["images"]
+    assert "figures/accuracy_matrices" in images and any(tag.startswith("figures/memory") for tag in images)
