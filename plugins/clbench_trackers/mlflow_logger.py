@@ -146,6 +146,7 @@ class MlflowLogger(TrackerLogger):
             self.client.set_tag(self.run_id, "clbench.status", status)
 
     def finish(self, status: str) -> None:
-        """End the MLflow run: FINISHED, FAILED or KILLED (interrupted)."""
+        """End the MLflow run: FINISHED, FAILED or KILLED (interrupted), with the status as a tag."""
         with self._locked():
+            self.client.set_tag(self.run_id, "clbench.status", status)
             self.client.set_terminated(self.run_id, STATUS.get(status, "FAILED"))

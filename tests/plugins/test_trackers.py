@@ -393,3 +393,33 @@ def test_memory_traces_reach_the_tracker_when_recorded(tmp_path):
     assert "memory_traces" in record["extras"]
     images = tensorboard_events(results / "tensorboard" / record["run_id"]).Tags()["images"]
     assert "figures/accuracy_matrices" in images and any(tag.startswith("figures/memory") for tag in images)
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_goes_on_in_the_same_mlflow_run(tmp_path):
+    """Ctrl-C after a checkpoint ends the MLflow run KILLED; the same command resumes the clbench run
+    and continues that MLflow run to FINISHED, with every accuracy row once."""
+    import signal
+
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "clbench", "run", "--set", "benchmark.n_tasks=8", "--set", "benchmark.train_size=2000",
+            "--set", "train.epochs=3", "--log", "mlflow", "--results", str(results), "-q"]  # fmt: skip
+    env = {**os.environ, **ENV}
+    env.pop("CLBENCH_DISABLE_PLUGINS", None)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list((results / "checkpoints").glob("*.pt")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    uri = f"sqlite:///{results / 'mlruns' / 'mlflow.db'}"
+    _client, (run,) = mlflow_runs(uri, "clbench")
+    assert run.info.status == "KILLED" and run.data.tags["clbench.status"] == "interrupted"
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0 and "resumed from the checkpoint" in resumed.stderr, resumed.stderr
+    client, (again,) = mlflow_runs(uri, "clbench")  # the same MLflow run, not a second one
+    assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
+    assert again.data.tags["clbench.status"] == "ok"
+    steps = sorted(m.step for m in client.get_metric_history(again.info.run_id, "accuracy/task_00"))
+    assert steps == list(range(9))
