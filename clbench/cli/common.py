@@ -124,7 +124,7 @@ def print_summary(record: dict[str, Any], path: Path | None, host: Any = None) -
     composition), the options that differ from their defaults (the registry of ``host``, a
     :class:`clbench.plugins.PluginHost`, knows them), the metrics (with the adapted ones beside
     them), the lines plugins add (hook ``clbench_summary_lines``), hook errors, the path."""
-    from clbench.config import composition, describe_options, non_default_options
+    from clbench.describe import composition, describe_options, non_default_options
 
     cfg = record["config"]
     label = f"  {printable(record['label'])!r}" if record.get("label") else ""

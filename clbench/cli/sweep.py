@@ -17,7 +17,8 @@ from clbench.cli.common import (
     plugin_option,
     results_option,
 )
-from clbench.config import RunConfig, describe_plan
+from clbench.config import RunConfig
+from clbench.describe import describe_plan
 from clbench.errors import RunFailed, UserError
 from clbench.text import printable
 

@@ -3,7 +3,8 @@ from its default, in run summaries, ``show``, dry runs and sweep logs."""
 
 from __future__ import annotations
 
-from clbench.config import RunConfig, describe_options, describe_plan, non_default_options, resolve
+from clbench.config import RunConfig, resolve
+from clbench.describe import describe_options, describe_plan, non_default_options
 from clbench.plugins import make_plugin_host
 from tests.helpers import SMALL, run_cli
 
