@@ -8,16 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from clbench.errors import UserError
-from clbench.report.grouping import (
-    Group,
-    Stream,
-    default_baseline,
-    find_groups,
-    group_streams,
-    listing,
-    order_with_baseline,
-    select_group,
-)
+from clbench.report.baseline import default_baseline, find_groups, listing, order_with_baseline, select_group
+from clbench.report.grouping import Group, Stream, group_streams
 from clbench.report.loading import Loaded
 from clbench.report.stats import DEFAULT_MAIN, Comparison, Summary, compare, metric_names, summarize
 

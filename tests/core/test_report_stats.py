@@ -10,8 +10,9 @@ import pytest
 from scipy import stats as sps
 
 from clbench.errors import UserError
+from clbench.report.baseline import select_group
 from clbench.report.content import build_report, parse_claims
-from clbench.report.grouping import group_records, select_group
+from clbench.report.grouping import group_records
 from clbench.report.loading import load_records
 from clbench.report.stats import PAIRED, WELCH, Summary, compare, mean_matrix
 from tests.core.test_report_support import (
