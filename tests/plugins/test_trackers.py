@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli, tiny_flags
+from tests.plugins.tracker_readers import free_port, mlflow_runs, running_mlflow_server, tensorboard_events, wandb_run
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")
@@ -52,75 +51,6 @@ def hidden(tmp_path: Path, *names: str) -> dict[str, str]:
 def record_of(results: Path, run_id: str) -> dict:
     """The record ``run_id`` in ``results``."""
     return json.loads((results / "runs" / f"{run_id}.json").read_text())
-
-
-# --- readers ----------------------------------------------------------------------------------
-
-
-def tensorboard_events(folder: Path):
-    """TensorBoard's own reader over one run's event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
-    acc.Reload()
-    return acc
-
-
-def wandb_records(run_dir: Path) -> list:
-    """The records of an offline W&B run (``run-ID.wandb``): W&B's transaction log, a LevelDB-style
-    log of 32 KiB blocks after a 7-byte ``:W&B`` header, each entry a ``wandb_internal_pb2.Record``."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    (path,) = run_dir.glob("run-*.wandb")
-    data = path.read_bytes()
-    assert data[:4] == b":W&B"
-    records, pos, pending, block = [], 7, b"", 32768
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # the rest of a block is padding
-            pos += block - pos % block
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        if kind == 0:
-            continue
-        pending = chunk if kind in (1, 2) else pending + chunk  # full, first | middle, last
-        if kind in (1, 4):
-            record = pb.Record()
-            record.ParseFromString(pending)
-            records.append(record)
-    return records
-
-
-def wandb_run(folder: Path, run_id: str) -> dict:
-    """What an offline W&B run holds: its name and project, config, history rows, summary, images."""
-    (run_dir,) = (folder / "wandb").glob(f"offline-run-*-{run_id}")
-    out: dict = {"config": {}, "history": [], "summary": {}}
-    for record in wandb_records(run_dir):
-        kind = record.WhichOneof("record_type")
-        if kind == "run":
-            out["name"], out["project"] = record.run.display_name, record.run.project
-        elif kind == "config":
-            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
-        elif kind == "history":
-            out["history"].append(
-                {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
-            )
-        elif kind == "summary":
-            out["summary"].update({i.key: json.loads(i.value_json) for i in record.summary.update if i.key})
-        elif kind == "exit":
-            out["exit_code"] = record.exit.exit_code
-    out["images"] = sorted(p.name for p in (run_dir / "files" / "media" / "images").rglob("*.png"))
-    return out
-
-
-def mlflow_runs(uri: str, experiment: str) -> list:
-    """MLflow's client: the runs of ``experiment`` at ``uri``."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    assert found is not None, f"no experiment {experiment!r} at {uri}"
-    return client, client.search_runs([found.experiment_id])
 
 
 def column(record: dict, j: int) -> list[float]:
@@ -221,43 +151,11 @@ def test_one_run_logged_to_every_tracker_and_read_back(tmp_path):
 # --- a sweep of four runs, every tracker, MLflow through a real server --------------------------
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real ``mlflow server`` on localhost (its own SQLite store), stopped afterwards."""
-    port = free_port()
-    store = tmp_path / "server"
-    store.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"mlflow server did not start: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
-            time.sleep(0.5)
-    try:
+    with running_mlflow_server(tmp_path / "server") as uri:
         yield uri
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.mark.slow
