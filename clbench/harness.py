@@ -131,9 +131,26 @@ def _check_stream(stream: Any, name: str) -> None:
         raise ValueError(f"benchmark {name!r}: {exc}") from None
 
 
+def seed_global_generators(seed: int) -> None:
+    """Seed torch's, numpy's and Python's global generators with ``seed`` (0 to 2**32-1).
+
+    Called before the benchmark builds its stream, so that a stream drawn from a global
+    generator does not depend on the process's history (a sweep worker runs many runs)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def build_stream(ctx: RunContext) -> TaskStream:
-    """The run's task stream, from its benchmark; checked for consistent shapes."""
+    """The run's task stream, from its benchmark; checked for consistent shapes. The global
+    generators are seeded with the run seed first (:func:`seed_global_generators`)."""
     bench = ctx.config.components["benchmark"]
+    seed_global_generators(ctx.config.seed)
     stream = bench.factory(ctx.config.options["benchmark"], ctx.build_context())
     _check_stream(stream, bench.name)
     if ctx.device is not None and ctx.device.type != "cpu":  # once, not per batch

@@ -61,6 +61,65 @@ def test_same_seed_same_matrix_other_seed_differs(host):
     assert a["accuracy_matrix"] != c["accuracy_matrix"]
 
 
+class GlobalDrawsPlugin:
+    """A third-party benchmark that draws its stream from torch's, numpy's and Python's global
+    generators (what the guide advises against, and what plugins do anyway)."""
+
+    @hookimpl
+    def clbench_register_benchmarks(self, register):
+        def build(options, ctx):
+            import random
+
+            import numpy as np
+            import torch
+
+            from clbench.components import Task, TaskStream
+
+            tasks = []
+            for t in range(2):
+                w = torch.randn(8, 3)  # [8, 3]: the task's labelling, from torch's global generator
+                shift = float(np.random.standard_normal()) + random.random()
+
+                def draw(n, w=w, shift=shift):
+                    x = torch.randn(n, 8) + shift  # [n, 8]
+                    return x, (x @ w).argmax(1)  # [n] in 0..2
+
+                (train_x, train_y), (test_x, test_y) = draw(60), draw(30)
+                tasks.append(Task(t, train_x, train_y, test_x, test_y))
+            return TaskStream(name="global-draws", tasks=tasks, n_classes=3, input_shape=(8,))
+
+        register("global-draws", build, description="drawn from the global generators")
+
+
+def test_a_stream_drawn_from_global_generators_does_not_depend_on_what_ran_before():
+    """The global generators are seeded from the run seed before the benchmark builds its stream,
+    so the same run gives the same record whatever the process drew before (a sweep worker)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    host = make_plugin_host(objects=[("global-draws", GlobalDrawsPlugin())])
+    cfg = RunConfig(seed=5)
+    cfg.set_name("benchmark", "global-draws")
+    cfg.apply_set("train.epochs=1")
+    resolved = resolve(cfg, host.registry)
+    records = []
+    for disturb in (0, 1):
+        torch.rand(disturb * 97 + 1), np.random.rand(disturb * 13 + 1), random.random()  # what ran before
+        records.append(execute(resolved, host, results=None).record)
+    assert records[0]["status"] == "ok", records[0]["error"]
+    assert records[0]["accuracy_matrix"] == records[1]["accuracy_matrix"]
+    assert records[0]["init_accuracy"] == records[1]["init_accuracy"]
+    other = RunConfig(seed=6)
+    other.set_name("benchmark", "global-draws")
+    other.apply_set("train.epochs=1")
+    assert (
+        execute(resolve(other, host.registry), host, results=None).record["init_accuracy"]
+        != records[0]["init_accuracy"]
+    )
+
+
 class Recorder:
     """Records lifecycle calls; optionally breaks in one hook."""
 
