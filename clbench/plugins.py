@@ -124,8 +124,13 @@ class PluginHost:
     def build_registry(self, *, lenient: bool = False) -> Registry:
         """Call every registration hook into a new registry. ``lenient``: a duplicate name marks
         the later plugin as failed and is kept in :attr:`conflicts` instead of raising (so that
-        ``clbench plugins`` can always list the plugins and show the conflict)."""
+        ``clbench plugins`` can always list the plugins and show the conflict).
+
+        A plugin whose registration hook raises (or, leniently, conflicts) is failed as a whole:
+        the components it registered before (or in its other hooks) are dropped, and it is
+        unregistered, so that none of its lifecycle, command or report hooks runs."""
         registry = Registry()
+        failed: list[str] = []
         for info in self.infos:
             if info.status == "failed":
                 registry.broken_plugins[info.name] = info.error or "failed"
@@ -140,10 +145,16 @@ class PluginHost:
                         raise UserError(printable(exc)) from None
                     self.conflicts.append(printable(exc))
                     self._mark_failed(impl.plugin_name, f"name conflict: {printable(exc)}")
+                    failed.append(impl.plugin_name)
                 except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the others
                     _contain(exc)
                     self._mark_failed(impl.plugin_name, f"{hook_name} raised {_short_error(exc)}")
                     registry.broken_plugins[impl.plugin_name] = _short_error(exc)
+                    failed.append(impl.plugin_name)
+        for name in dict.fromkeys(failed):
+            registry.remove_plugin(name)
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
         return registry
 
     def _mark_failed(self, name: str, error: str) -> None:

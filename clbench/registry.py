@@ -161,6 +161,15 @@ class Registry:
         self._items[kind][name] = comp
         return comp
 
+    def remove_plugin(self, plugin: str) -> list[str]:
+        """Drop every component and logger ``plugin`` registered; return them as ``kind:name``."""
+        removed = []
+        for kind, items in self._items.items():
+            for name in [n for n, c in items.items() if c.plugin == plugin]:
+                del items[name]
+                removed.append(f"{LABELS[kind]}:{name}")
+        return removed
+
     def names(self, kind: str) -> list[str]:
         """Registered names of one kind, sorted."""
         return sorted(self._items[kind])

@@ -152,6 +152,42 @@ def test_a_registration_hook_raising_systemexit_marks_the_plugin_failed(tmp_path
     assert run.returncode == 0, run.stderr  # the other plugins still work
 
 
+def test_a_plugin_whose_registration_raises_is_dropped_as_a_whole(tmp_path):
+    """What it registered before raising is gone, and its lifecycle hooks do not run."""
+    module = write_plugin(
+        tmp_path / "plug",
+        "half_register",
+        """
+        import torch
+
+        @hookimpl
+        def clbench_register_replay(register):
+            register("half-replay", lambda options, build: None, description="registered by a plugin that fails")
+
+        @hookimpl
+        def clbench_register_models(register):
+            register("half-net", lambda options, build: torch.nn.Linear(1, 1), description="registered, then a raise")
+            raise RuntimeError("registration broke halfway")
+
+        @hookimpl
+        def clbench_run_start(context):
+            context.extras["half_register_ran"] = True
+        """,
+    )
+    common = {"cwd": tmp_path, "pythonpath": tmp_path / "plug"}
+    listed = clb("plugins", "--plugin", module, **common)
+    assert listed.returncode == 0 and "registration broke halfway" in listed.stdout, listed.stderr
+    for section, name in (("--model", "half-net"), ("--replay", "half-replay")):
+        refused = clb("run", *SMALL, "--plugin", module, section, name, "--results", "r", **common)
+        assert_one_line_error(refused, f"{name!r}")
+        assert "half_register" in refused.stderr  # named among the plugins that failed to load
+    run = clb("run", *SMALL, "--plugin", module, "--results", "r", "--json", **common)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert record["status"] == "ok" and "half_register_ran" not in record["extras"]
+    assert module not in record["versions"]["plugins"]
+
+
 MODEL = """
     import torch
 
