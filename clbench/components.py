@@ -222,6 +222,10 @@ class Learner(ABC):
     """
 
     model: Any = None
+    #: True when the learner calls the ``clbench_epoch_end`` hook itself as each epoch ends (the
+    #: composed learner does). Otherwise the harness calls it after :meth:`train_task` returns,
+    #: once per value of the ``"loss"`` list in its statistics, so trackers get every learner's curve.
+    reports_epochs: bool = False
 
     @abstractmethod
     def train_task(self, task_index: int, stream: TaskStream) -> dict[str, Any]:

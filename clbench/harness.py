@@ -264,6 +264,8 @@ def train_and_evaluate(ctx: RunContext, record: dict[str, Any], timings: dict[st
         check_finite_loss(progress.train_stats[-1], i)
         train_s = time.perf_counter() - t0
         timings["train_s"].append(train_s)
+        if not ctx.learner.reports_epochs:
+            report_epochs(ctx, i, progress.train_stats[-1])
         ctx.notify("clbench_task_end", task_index=i, train_seconds=train_s)
         t0 = time.perf_counter()
         row, adapted_row = evaluate_all(ctx, i)
@@ -376,6 +378,17 @@ def _build_and_run(
     if ctx.checkpoint is not None and record["status"] == "ok" and not keep_checkpoints:
         ctx.checkpoint.unlink(missing_ok=True)
     return result
+
+
+def report_epochs(ctx: RunContext, task_index: int, stats: Any) -> None:
+    """Call ``clbench_epoch_end`` for each epoch loss in a task's statistics (``{"loss": [per
+    epoch]}``), for learners that do not report epochs as they train (strategies)."""
+    losses = stats.get("loss") if isinstance(stats, dict) else None
+    if not isinstance(losses, list) or not ctx.host.has_observers("clbench_epoch_end"):
+        return
+    for epoch, loss in enumerate(losses):
+        if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+            ctx.notify("clbench_epoch_end", task_index=task_index, epoch=epoch, loss=float(loss))
 
 
 def check_finite_loss(stats: Any, task_index: int) -> None:

@@ -156,7 +156,11 @@ def clbench_task_start(context: RunContext, task_index: int) -> None:
 
 @hookspec
 def clbench_epoch_end(context: RunContext, task_index: int, epoch: int, loss: float) -> None:
-    """One epoch on task ``task_index`` ended with mean training loss ``loss``."""
+    """One epoch on task ``task_index`` ended with mean training loss ``loss``.
+
+    The composed learner calls it as each epoch ends; for a strategy (a learner whose
+    ``reports_epochs`` is False) the harness calls it after the task's training, before
+    ``clbench_task_end``, once per value of the ``"loss"`` list its ``train_task`` returned."""
 
 
 @hookspec

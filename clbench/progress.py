@@ -100,8 +100,9 @@ class ProgressPlugin:
 
     @hookimpl
     def clbench_task_end(self, context: Any, task_index: int, train_seconds: float) -> None:
-        """Complete the task's share (strategies with their own loop report no epochs: their
-        task's training time is spread over its epochs); the evaluation starts."""
+        """Complete the task's share (epochs nobody reported, as for a strategy that returns no
+        losses or a joint task it skipped, get the task's training time spread over them); the
+        evaluation starts."""
         missing = self._epochs - self._done_in_task
         if missing > 0:
             self._epoch_s.extend([train_seconds / self._epochs] * missing)

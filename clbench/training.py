@@ -128,6 +128,8 @@ class ComposedLearner(Learner):
     meta-learner; None keeps plain cross-entropy.
     """
 
+    reports_epochs = True  # calls on_epoch_end as each epoch ends
+
     def __init__(
         self,
         model: torch.nn.Module,

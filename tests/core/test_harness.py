@@ -124,7 +124,7 @@ class Recorder:
     """Records lifecycle calls; optionally breaks in one hook."""
 
     def __init__(self, fail_in=None):
-        self.calls, self.fail_in = [], fail_in
+        self.calls, self.fail_in, self.losses = [], fail_in, []
 
     def _log(self, name, *args):
         self.calls.append((name, *args))
@@ -141,6 +141,7 @@ class Recorder:
 
     @hookimpl
     def clbench_epoch_end(self, context, task_index, epoch, loss):
+        self.losses.append(loss)
         self._log("epoch_end", task_index, epoch)
 
     @hookimpl
@@ -175,6 +176,26 @@ def test_lifecycle_hooks_in_order():
         ("run_end", "ok"),
     ]
     assert record["extras"]["recorder"] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("mode", ["retrain", "final"])
+def test_a_strategy_s_epochs_reach_the_hooks_after_each_task(mode):
+    """A strategy does not report epochs as it trains: the harness calls clbench_epoch_end after
+    the task's training, once per loss it returned, before clbench_task_end."""
+    rec = Recorder()
+    host = make_plugin_host(objects=[("recorder", rec)])
+    cfg = small_config(0, "benchmark.n_tasks=2", "train.epochs=2")
+    cfg.set_name("strategy", "joint")
+    cfg.apply_set(f"strategy.mode={mode}")
+    record = execute(resolve(cfg, host.registry), host, results=None).record
+    assert record["status"] == "ok", record["error"]
+    trained = [i for i, stats in enumerate(record["train_stats"]) if "loss" in stats]
+    assert trained == ([0, 1] if mode == "retrain" else [1])
+    for i in range(2):
+        epochs = [("epoch_end", i, 0), ("epoch_end", i, 1)] if i in trained else []
+        start = rec.calls.index(("task_start", i))
+        assert rec.calls[start : start + len(epochs) + 2] == [("task_start", i), *epochs, ("task_end", i)]
+    assert rec.losses == [loss for i in trained for loss in record["train_stats"][i]["loss"]]
 
 
 def test_a_raising_hook_is_reported_and_the_record_survives(tmp_path, capsys):

@@ -293,6 +293,23 @@ def test_memory_traces_reach_the_tracker_when_recorded(tmp_path):
     assert "figures/accuracy_matrices" in images and any(tag.startswith("figures/memory") for tag in images)
 
 
+def test_an_avalanche_strategy_s_loss_curve_reaches_the_tracker(tmp_path):
+    """A strategy reports its epochs after each task (from its per-epoch losses): the tracker's
+    train/loss is the record's train_stats, epoch by epoch over the stream."""
+    pytest.importorskip("avalanche")
+    results = tmp_path / "results"
+    proc = run_cli(
+        "run", *FLAGS, "--strategy", "avalanche.naive", "--log", "tensorboard", "--results", str(results), "--json"
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    losses = [loss for stats in record["train_stats"] for loss in stats["loss"]]
+    assert len(losses) == 3 * 2  # 3 tasks x 2 epochs
+    scalars = tensorboard_events(results / "tensorboard" / record["run_id"]).Scalars("train/loss")
+    assert [e.step for e in scalars] == list(range(1, 7))
+    assert [e.value for e in scalars] == pytest.approx(losses)
+
+
 @pytest.mark.slow
 def test_an_interrupted_run_goes_on_in_the_same_mlflow_run(tmp_path):
     """Ctrl-C after a checkpoint ends the MLflow run KILLED; the same command resumes the clbench run
