@@ -118,10 +118,16 @@ class PrioritizedBuffer(TensorStore):
 
     def update_priorities(self, index: torch.Tensor, loss: torch.Tensor) -> None:
         """Set the priority of slots ``index`` [k] from their replay ``loss`` [k]. Slots that were
-        overwritten since the latest draw are skipped (their new sample keeps its own priority)."""
-        index = index.reshape(-1)
+        overwritten since the latest draw are skipped (their new sample keeps its own priority).
+        A slot drawn more than once (draws are with replacement) takes its last loss, as in a
+        sequential pass, whatever the device's scatter order."""
+        index, priority = index.reshape(-1), self._from_loss(loss)
+        if index.numel() > 1 and torch.unique(index).numel() < index.numel():
+            last = dict(zip(index.tolist(), range(index.numel())))  # later positions win
+            pos = torch.tensor(list(last.values()), dtype=torch.long, device=index.device)
+            index, priority = index[pos], priority[pos.cpu()]
         fresh = self.written_at[index] < self.sampled_at  # [k] still holds the sample drawn
-        self._set(index[fresh], self._from_loss(loss)[fresh])
+        self._set(index[fresh], priority[fresh])
 
     def priorities(self) -> torch.Tensor:
         """Priorities ``p`` [size] of the held samples (float64)."""

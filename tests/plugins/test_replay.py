@@ -158,6 +158,24 @@ def test_prioritized_new_samples_without_loss_get_max_priority_and_overwritten_s
     assert all(buf.priorities()[i] == pytest.approx(0.501, rel=1e-5) for i in set(batch.index.tolist()) - {0})
 
 
+def test_prioritized_slot_drawn_twice_takes_its_last_loss():
+    """Draws are with replacement: a slot replayed twice in one batch gets its later loss, as a
+    sequential pass would give it, not whichever write a scatter happens to apply last."""
+    buf = PrioritizedBuffer(4, 6, (1,), seed=0, eps=1e-3)
+    buf.add(ids(0, 4, (1,)), torch.zeros(4, dtype=torch.long), 0, torch.ones(4))
+    buf.sample(6, torch.Generator().manual_seed(0))  # marks the slots as drawn
+    index = torch.tensor([2, 0, 2, 3, 0, 2])
+    loss = torch.tensor([5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    buf.update_priorities(index, loss)
+    expected = {}
+    for slot, value in zip(index.tolist(), loss.tolist()):
+        expected[slot] = value + 1e-3
+    got = buf.priorities()
+    assert {slot: float(got[slot]) for slot in expected} == pytest.approx(expected)
+    assert float(got[1]) == pytest.approx(1.001)  # not drawn: unchanged
+    assert buf.max_priority == pytest.approx(10.001)
+
+
 def test_class_balanced_gives_equal_room_to_every_class_seen():
     buf = ClassBalancedBuffer(60, 8, (1,), seed=0)
     buf.add(ids(0, 60, (1,)), torch.zeros(60, dtype=torch.long), 0)  # full of class 0
