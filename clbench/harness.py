@@ -106,11 +106,15 @@ class RunContext:
 
 
 def versions(host: PluginHost) -> dict[str, Any]:
-    """Versions worth recording: clbench, torch, python and every loaded plugin."""
+    """Versions worth recording: clbench, the commit of its checkout (None when it is not run
+    from one, see :mod:`clbench.provenance`), torch, python and every loaded plugin."""
     import torch
+
+    from clbench.provenance import source_commit
 
     return {
         "clbench": __version__,
+        "commit": source_commit(),
         "torch": str(torch.__version__),  # a str subclass of torch's: keep records plain
         "python": platform.python_version(),
         "plugins": host.plugin_versions(),

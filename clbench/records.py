@@ -122,7 +122,10 @@ class RunRecord(BaseModel):
     config: dict[str, Any] = Field(description="the canonical config: every component, option and train setting")
     seed: int = Field(description="the run seed (also config.seed)")
     label: str | None = Field(None, description="the variant label of an experiment file, when it has one")
-    versions: dict[str, Any] = Field(default_factory=dict, description="clbench, torch, python and plugin versions")
+    versions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="clbench, torch, python and plugin versions; commit: the git commit of clbench's checkout (+dirty), null for a regular install",
+    )
     accuracy_matrix: list[list[float | None]] = Field(
         default_factory=list, description="R, T x T (fewer rows if unfinished; null: not measured)"
     )

@@ -206,14 +206,27 @@ def _conventions(records: list[dict[str, Any]], warnings: list[str]) -> dict[str
 
 
 def _versions(records: list[dict[str, Any]]) -> dict[str, list[str]]:
-    found: dict[str, set[str]] = {"clbench": set(), "torch": set(), "python": set()}
+    """The clbench, torch and python versions and the commits the records name, each sorted;
+    commits as 12 hex digits (``+dirty`` kept) and ``not recorded`` for records without one."""
+    found: dict[str, set[str]] = {"clbench": set(), "commit": set(), "torch": set(), "python": set()}
     for rec in records:
         versions = rec.get("versions") or {}
-        if isinstance(versions, dict):
-            for key in found:
-                if versions.get(key) is not None:
-                    found[key].add(str(versions[key]))
+        if not isinstance(versions, dict):
+            continue
+        for key in found:
+            value = versions.get(key)
+            if key == "commit":
+                found[key].add(_short_commit(value) if isinstance(value, str) and value else "not recorded")
+            elif value is not None:
+                found[key].add(str(value))
+    if found["commit"] == {"not recorded"}:
+        found["commit"] = set()  # the overview says nothing rather than "commit not recorded"
     return {k: sorted(v) for k, v in found.items()}
+
+
+def _short_commit(value: str) -> str:
+    sha, dirty, rest = value.partition("+")
+    return sha[:12] + dirty + rest
 
 
 def _first_line(text: Any, limit: int = 200) -> str:
