@@ -106,9 +106,10 @@ def sweep(
     described = {c.run_id: _run_line(plan, c, line) for c, line in zip(plan.configs, lines)}
     if dry_run:  # the shared options on stderr: stdout stays one line per run (its id first), then the count
         click.echo(f"sweep {printable(plan.name)}: every run: {printable(shared)}", err=True)
+        states = {config.run_id: run_state(results, config.run_id) for config in plan.configs}
         for config in plan.configs:
-            click.echo(f"{config.run_id}  {described[config.run_id]}")
-        click.echo(f"{len(plan.configs)} runs planned")
+            click.echo(f"{config.run_id}  {states[config.run_id]:<6}  {described[config.run_id]}")
+        click.echo(plan_count(list(states.values())))
         return
     _check_devices(plan, executor_name, ray_address)
     _run_sweep_cli(
@@ -125,6 +126,45 @@ def sweep(
         described,
         f"sweep {printable(plan.name)}: every run: {printable(shared)}",
     )
+
+
+#: What ``sweep --dry-run`` says of each planned run, from what the results folder holds.
+RUN_STATES = {
+    "done": "a complete record exists: skipped",
+    "resume": "a checkpoint exists: goes on from its last task",
+    "rerun": "an earlier record is failed, interrupted or unusable: runs again",
+    "new": "nothing yet",
+}
+
+
+def run_state(results: str, run_id: str) -> str:
+    """``done``, ``resume``, ``rerun`` or ``new`` (:data:`RUN_STATES`) for ``run_id`` in ``results``."""
+    from clbench.checkpoints import checkpoint_path, checkpoints_dir
+    from clbench.records import is_complete, record_path
+
+    path = record_path(results, run_id)
+    if is_complete(path):
+        return "done"
+    if checkpoint_path(checkpoints_dir(results), run_id).is_file():
+        return "resume"
+    return "rerun" if path.exists() else "new"
+
+
+def plan_count(states: list[str]) -> str:
+    """The dry run's last line: ``N runs planned``, and how many are done, resume or run again
+    when the results folder already holds some of them."""
+    line = f"{len(states)} runs planned"
+    counts = {s: states.count(s) for s in RUN_STATES if states.count(s)}
+    if set(counts) <= {"new"}:
+        return line
+    left = len(states) - counts.get("done", 0)
+    parts = [f"{counts.get('done', 0)} done", f"{left} to run"]
+    detail = [
+        f"{counts[s]} {'resume from a checkpoint' if s == 'resume' else 'run again'}"
+        for s in ("resume", "rerun")
+        if s in counts
+    ]
+    return f"{line}: {', '.join(parts)}" + (f" ({', '.join(detail)})" if detail else "")
 
 
 def _run_line(plan: Any, config: Any, line: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from clbench.config import RunConfig, resolve
 from clbench.describe import describe_options, describe_plan, non_default_options
 from clbench.plugins import make_plugin_host
-from tests.helpers import SMALL, run_cli
+from tests.helpers import SMALL, complete_record, run_cli
 
 TINY_OPTIONS = "benchmark.n_tasks=3 benchmark.train_size=96 benchmark.test_size=64"
 
@@ -82,6 +82,36 @@ def test_dry_run_and_sweep_log_show_labels_and_options(tmp_path):
         "seed=0  narrow  mlp · none · none on shifting-linear  model.hidden_sizes=[16]",
         "seed=0  plain  mlp · none · none on shifting-linear",
     ]
+
+
+def test_dry_run_says_what_the_results_folder_already_holds_of_each_run(tmp_path):
+    """done (a complete record: skipped), resume (a checkpoint), rerun (a failed record), new."""
+    import json
+
+    results = tmp_path / "r"
+    args = ("sweep", *SMALL, "--seeds", "0-3", "--results", str(results), "--dry-run")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    ids = [line.split()[0] for line in first.stdout.splitlines()[:4]]
+    assert [line.split()[1] for line in first.stdout.splitlines()[:4]] == ["new"] * 4
+    assert first.stdout.splitlines()[-1] == "4 runs planned"
+    (results / "runs").mkdir(parents=True)
+    (results / "checkpoints").mkdir()
+    (results / "runs" / f"{ids[0]}.json").write_text(json.dumps(complete_record(ids[0])))
+    failed = complete_record(ids[1], status="failed", error="RuntimeError: boom", metrics={})
+    (results / "runs" / f"{ids[1]}.json").write_text(json.dumps(failed))
+    (results / "checkpoints" / f"{ids[2]}.pt").write_bytes(b"a checkpoint")
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:4]] == [
+        [ids[0], "done"],
+        [ids[1], "rerun"],
+        [ids[2], "resume"],
+        [ids[3], "new"],
+    ]
+    assert lines[-1] == "4 runs planned: 1 done, 3 to run (1 resume from a checkpoint, 1 run again)"
+    assert sorted(p.name for p in (results / "runs").iterdir()) == sorted([f"{ids[0]}.json", f"{ids[1]}.json"])
 
 
 def test_show_prints_the_avalanche_cross_check_and_adapted_metrics(tmp_path):

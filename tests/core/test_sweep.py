@@ -126,7 +126,7 @@ def test_local_sweep_records_failures_and_goes_on(tmp_path):
 def _plan_ids(tmp_path, args):
     proc = run_cli("sweep", *args, "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    return {line.split()[0] for line in proc.stdout.splitlines() if line and not line.endswith("planned")}
+    return {line.split()[0] for line in proc.stdout.splitlines() if line and "runs planned" not in line}
 
 
 def test_sigkill_mid_sweep_then_resume_finishes_exactly_the_plan(tmp_path):
