@@ -35,6 +35,15 @@ def checkpoints_dir(results: str | Path) -> Path:
     return Path(results) / "checkpoints"
 
 
+def remove_if_empty(folder: str | Path) -> None:
+    """Remove the checkpoints ``folder`` when no checkpoint is left in it (a finished run or sweep
+    leaves no empty folder behind); a folder holding anything, or missing, is left as it is."""
+    try:
+        Path(folder).rmdir()  # only ever removes an empty folder
+    except OSError:
+        pass
+
+
 def checkpoint_path(folder: str | Path, run_id: str) -> Path:
     """Where the checkpoint of ``run_id`` lives in ``folder``."""
     return Path(folder) / f"{run_id}.pt"

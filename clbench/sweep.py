@@ -257,7 +257,7 @@ def run_sweep(
     (SIGINT, SIGTERM) the workers are stopped at once and the summary says which runs were in
     flight; records already written stay.
     """
-    from clbench.checkpoints import checkpoints_dir
+    from clbench.checkpoints import checkpoints_dir, remove_if_empty
     from clbench.executors import Job, Progress
     from clbench.executors import executor as get_executor
     from clbench.interrupts import interrupt_in
@@ -320,4 +320,5 @@ def run_sweep(
         summary.not_started = [
             job.run_id for job in jobs if job.run_id not in returned and job.run_id not in progress.in_flight
         ]
+    remove_if_empty(checkpoints_dir(results))  # the workers are done: nothing writes there any more
     return summary

@@ -102,9 +102,9 @@ def run(
 
         progress = ProgressPlugin()
         host.add_observer(progress, name="clbench.progress")
-    try:
-        from clbench.checkpoints import checkpoints_dir
+    from clbench.checkpoints import checkpoints_dir, remove_if_empty
 
+    try:
         result = execute(
             resolved,
             host,
@@ -118,6 +118,8 @@ def run(
     finally:
         if progress is not None:
             progress.close()
+        if not no_checkpoints:
+            remove_if_empty(checkpoints_dir(results))
     record = result.record
     if as_json:
         from clbench.records import dumps
