@@ -165,25 +165,35 @@ def _legend_text(block: Block, group: Any) -> str:
     return wrap_label(group.label if block.across else group.name)
 
 
+def _along_stream(mean: list[list[float]]) -> tuple[list[float], list[float]]:
+    """From a mean accuracy matrix [T][T]: the first task's accuracy after each task [T] and the
+    average over the tasks seen so far [T]."""
+    return [row[0] for row in mean], [sum(row[: i + 1]) / (i + 1) for i, row in enumerate(mean)]
+
+
 def _stream_figure(report: Report, block: Block) -> Figure | None:
     curves = []
     for g in block.groups:
         mean, _ = mean_matrix(g.records)
         if mean is not None:
-            first = [row[0] for row in mean]
-            seen = [sum(row[: i + 1]) / (i + 1) for i, row in enumerate(mean)]
-            curves.append((g, first, seen))
+            adapted, _ = mean_matrix(g.records, "adapted_accuracy_matrix")
+            curves.append((g, *_along_stream(mean), _along_stream(adapted) if adapted is not None else None))
     if not curves:
         return None
     fig = new_figure(11, 4.2)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for k, (g, first, seen) in enumerate(curves):
+    for k, (g, first, seen, adapted_curves) in enumerate(curves):
         xs = list(range(1, len(first) + 1))
         style = _style(k)
         if block.across:  # one line style per stream: curves of different streams stay apart
             style["linestyle"] = ("-", "--", ":", "-.")[(g.stream - 1) % 4]
         left.plot(xs, first, label=_legend_text(block, g), **style)
         right.plot(xs, seen, **style)
+        if adapted_curves is not None:  # the same colour, thin, crosses: after test-time adaptation
+            thin = {**style, "linewidth": 1.0, "marker": "x", "markersize": 4, "alpha": 0.8}
+            left.plot(xs[: len(adapted_curves[0])], adapted_curves[0], **thin)
+            right.plot(xs[: len(adapted_curves[1])], adapted_curves[1], **thin)
+    any_adapted = any(c[3] is not None for c in curves)
     left.set_title("first task's accuracy along the stream", fontsize=10)
     right.set_title("average accuracy over the tasks seen so far", fontsize=10)
     for ax in (left, right):
@@ -199,12 +209,24 @@ def _stream_figure(report: Report, block: Block) -> Figure | None:
     if title:
         fig.suptitle(wrap_label(block.title, width=110, lines=2), fontsize=10)
     handles, labels = left.get_legend_handles_labels()
+    caption = (
+        "Left: R[i][0], the first task's accuracy after each task. Right: mean_{j<=i} R[i][j], "
+        "the average over the tasks seen so far. Means over seeds."
+    )
+    if any_adapted:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="0.3", linewidth=1.0, marker="x", markersize=4))
+        labels.append("thin, x: after test-time adaptation (the group's colour)")
+        caption += (
+            " Thin lines with crosses: the same from the adapted accuracy matrix (each task evaluated"
+            " after the meta-learner's test-time adaptation), for the groups that record one."
+        )
     _legend(fig, handles, labels, fig)
     return Figure(
         name=f"accuracy_along_stream{name}.png",
         title=f"Accuracy along the stream{title}",
-        caption="Left: R[i][0], the first task's accuracy after each task. Right: mean_{j<=i} R[i][j], "
-        "the average over the tasks seen so far. Means over seeds.",
+        caption=caption,
         png=png_bytes(fig),
     )
 

@@ -79,6 +79,25 @@ def test_markdown_report_has_table_figures_and_provenance(tmp_path):
     assert "<img" not in md and "<table" not in md
 
 
+def test_the_stream_figure_adds_the_adapted_curves_when_records_have_them(tmp_path):
+    """Runs evaluated after test-time adaptation: the along-the-stream figure draws the adapted
+    curves beside the plain ones and its caption says so; without them it stays as it was."""
+    for seed in range(2):
+        write(tmp_path / "plain", record(config(seed=seed), matrix=matrix_with_final_row([0.5, 0.6, 0.7])))
+        rec = record(
+            config(seed=seed), matrix=matrix_with_final_row([0.5, 0.6, 0.7]), adapted=matrix_with_final_row([0.9] * 3)
+        )
+        write(tmp_path / "adapted", rec)
+    captions, pngs = {}, {}
+    for name in ("plain", "adapted"):
+        _, md, _ = report(tmp_path / name)
+        section = md.split("### Accuracy along the stream", 1)[1].split("###", 1)[0]
+        captions[name] = section
+        pngs[name] = (tmp_path / name / "report_figures" / "accuracy_along_stream.png").read_bytes()
+    assert "Thin lines with crosses" in captions["adapted"] and "Thin lines" not in captions["plain"]
+    assert pngs["adapted"] != pngs["plain"] and all(p.startswith(PNG_MAGIC) for p in pngs.values())
+
+
 def test_markdown_escapes_record_strings_and_lists_failures(tmp_path):
     standard_results(tmp_path)
     write_group(tmp_path, {0: [0.4] * 3}, model=EVIL)
