@@ -8,8 +8,9 @@ in the record, and in each per-task checkpoint, so that a resumed run carries it
                 "accuracy": 0.97, "mean_seen_accuracy": 0.97}, ...],
      "init_mean_accuracy": 0.2, "resumed_at": [], "status": "ok"}
 
-``epoch_loss`` is filled by ``clbench_epoch_end``, which only the composed learner (model x
-meta-learner x replay) emits: for a strategy it stays empty. ``wall_s`` runs from the start of a
+``epoch_loss`` is filled by ``clbench_epoch_end``: the composed learner (model x meta-learner x
+replay) emits it as each epoch ends; for a strategy the harness emits it after the task's training,
+from the per-epoch losses the strategy returns. ``wall_s`` runs from the start of a
 task's training to the end of its evaluation, as measured in this process.
 
 The module imports nothing heavy: the command and the report section are imported inside their hooks.
