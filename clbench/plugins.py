@@ -126,9 +126,11 @@ class PluginHost:
         the later plugin as failed and is kept in :attr:`conflicts` instead of raising (so that
         ``clbench plugins`` can always list the plugins and show the conflict).
 
-        A plugin whose registration hook raises (or, leniently, conflicts) is failed as a whole:
-        the components it registered before (or in its other hooks) are dropped, and it is
-        unregistered, so that none of its lifecycle, command or report hooks runs."""
+        A plugin whose registration hook raises is failed as a whole: the components it registered
+        before (or in its other hooks) are dropped, and it is unregistered, so that none of its
+        lifecycle, command or report hooks runs (:meth:`plugin_commands` and the report build the
+        registry first for that reason). A name conflict is not dropped: the strict build raises
+        it, every time."""
         registry = Registry()
         failed: list[str] = []
         for info in self.infos:
@@ -145,7 +147,6 @@ class PluginHost:
                         raise UserError(printable(exc)) from None
                     self.conflicts.append(printable(exc))
                     self._mark_failed(impl.plugin_name, f"name conflict: {printable(exc)}")
-                    failed.append(impl.plugin_name)
                 except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop the others
                     _contain(exc)
                     self._mark_failed(impl.plugin_name, f"{hook_name} raised {_short_error(exc)}")
@@ -156,6 +157,13 @@ class PluginHost:
             if self.pm.get_plugin(name) is not None:
                 self.pm.unregister(name=name)
         return registry
+
+    def drop_broken_registrations(self) -> None:
+        """Build the registry once (leniently, without keeping it), so that plugins whose
+        registration hook raises are dropped before their command or report hooks are called."""
+        if self._registry is None:
+            self.build_registry(lenient=True)
+            self.conflicts = []  # the strict build reports them where the registry is needed
 
     def _mark_failed(self, name: str, error: str) -> None:
         for info in self.infos:
@@ -179,6 +187,7 @@ class PluginHost:
         the caller can refuse names that are taken. A plugin that raises gets a line in ``notes``."""
         import click
 
+        self.drop_broken_registrations()
         out = []
         for impl in reversed(self.pm.hook.clbench_register_commands.get_hookimpls()):
             group = click.Group(name=impl.plugin_name)

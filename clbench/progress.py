@@ -53,6 +53,7 @@ class ProgressPlugin:
         self._tasks = 1
         self._done = 0
         self._done_in_task = 0
+        self._untimed = 0  # epochs reported after the task (a strategy's), timed at its end
         self._epoch_s: deque[float] = deque(maxlen=RECENT_EPOCHS)
         self._eval_s: deque[float] = deque(maxlen=3)
         self._last: float | None = None
@@ -83,18 +84,23 @@ class ProgressPlugin:
     @hookimpl
     def clbench_task_start(self, context: Any, task_index: int) -> None:
         """Name the task being trained; its first epoch is timed from here."""
-        self._done_in_task = 0
+        self._done_in_task = self._untimed = 0
         self._last = time.perf_counter()
         if self._progress is not None:
             self._progress.update(self._bar, description=f"task {task_index + 1}/{self._tasks}")
 
     @hookimpl
     def clbench_epoch_end(self, context: Any, task_index: int, epoch: int, loss: float) -> None:
-        """Advance by one epoch; re-estimate the time left."""
-        now = time.perf_counter()
-        if self._last is not None:
-            self._epoch_s.append(now - self._last)
-        self._last = now
+        """Advance by one epoch; re-estimate the time left. The epochs of a learner that reports
+        them only after the task (a strategy) are counted here and timed at the task's end."""
+        live = getattr(context.learner, "reports_epochs", True)
+        if live:
+            now = time.perf_counter()
+            if self._last is not None:
+                self._epoch_s.append(now - self._last)
+            self._last = now
+        else:
+            self._untimed += 1
         self._done_in_task += 1
         self._advance(1, f"task {task_index + 1}/{self._tasks} loss {loss:.3f}")
 
@@ -103,10 +109,13 @@ class ProgressPlugin:
         """Complete the task's share (epochs nobody reported, as for a strategy that returns no
         losses or a joint task it skipped, get the task's training time spread over them); the
         evaluation starts."""
-        missing = self._epochs - self._done_in_task
-        if missing > 0:
-            self._epoch_s.extend([train_seconds / self._epochs] * missing)
+        missing = max(0, self._epochs - self._done_in_task)
+        untimed = missing + self._untimed
+        if untimed:  # the task's training time, spread over the epochs nobody timed
+            self._epoch_s.extend([train_seconds / max(self._epochs, self._done_in_task)] * untimed)
+        if missing:
             self._advance(missing, None)
+        self._untimed = 0
         self._eval_start = time.perf_counter()
 
     @hookimpl

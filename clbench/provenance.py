@@ -4,7 +4,8 @@ A record's ``versions`` names clbench's release, which does not change from comm
 researcher running from a clone (``pip install -e .``) changes the code between runs. When the
 installed ``clbench`` package sits at the top of a git work tree (its parent folder holds
 ``.git``), records also carry ``versions.commit``: that tree's ``HEAD``, with ``+dirty`` when
-tracked files differ from it. A regular (non-editable) install has no commit to give.
+tracked files (outside ``results/``) differ from it. A regular (non-editable) install has no
+commit to give.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pathlib import Path
 
 #: Appended to the commit when tracked files differ from it.
 DIRTY = "+dirty"
+#: A checkout's folder of committed results (records, reports): data, not code, so changes there
+#: do not make the code dirty.
+DATA_FOLDER = "results"
 
 
 def package_root() -> Path:
@@ -34,13 +38,12 @@ def commit_of(root: Path) -> str | None:
     try:
 
         def git(*args: str) -> str:
-            done = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, env=env, check=True
-            )
+            command = ["git", "--no-optional-locks", "-C", str(root), *args]  # never holds index.lock
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10, env=env, check=True)
             return done.stdout.strip()
 
         sha = git("rev-parse", "--verify", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){DATA_FOLDER}")
     except (OSError, subprocess.SubprocessError):
         return None
     if len(sha) < 40 or any(c not in "0123456789abcdef" for c in sha):
@@ -51,5 +54,7 @@ def commit_of(root: Path) -> str | None:
 @functools.lru_cache(maxsize=1)
 def source_commit() -> str | None:
     """:func:`commit_of` clbench's own checkout, looked up once per process (the code a process
-    runs is the code it imported at its start)."""
+    runs is the code it imported at its start). The local sweep pool's fork server looks it up
+    when it starts (:mod:`clbench.worker_preload`), so every worker names the commit of the
+    sweep's start; a Ray worker looks it up at its first run."""
     return commit_of(package_root())

@@ -282,6 +282,7 @@ def run_sweep(
         )
         jobs.append(job)
     if not jobs:
+        remove_if_empty(checkpoints_dir(results))
         return summary
     check_writable(results)
     kwargs: dict[str, Any] = {"workers": workers}

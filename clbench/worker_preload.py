@@ -19,7 +19,9 @@ import torch.optim  # noqa: F401
 
 import clbench.executors
 import clbench.harness
-import clbench.training  # noqa: F401
+import clbench.provenance
+import clbench.training
 from clbench.plugins import make_plugin_host
 
 make_plugin_host(())  # load the installed plugins' entry points (their modules are light)
+clbench.provenance.source_commit()  # the commit of the code the workers were forked with

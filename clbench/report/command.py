@@ -246,6 +246,7 @@ def generate_report(
     from clbench.plugins import make_plugin_host
 
     host = make_plugin_host(tuple(plugins))
+    host.drop_broken_registrations()  # a plugin whose registration raised adds no tables or figures
     report.plugin_tables = plugin_tables(report, host)
     images = []
     if figures and fmt in ("md", "html"):

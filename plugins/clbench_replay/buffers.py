@@ -121,13 +121,16 @@ class PrioritizedBuffer(TensorStore):
         overwritten since the latest draw are skipped (their new sample keeps its own priority).
         A slot drawn more than once (draws are with replacement) takes its last loss, as in a
         sequential pass, whatever the device's scatter order."""
-        index, priority = index.reshape(-1), self._from_loss(loss)
+        index, priority = index.reshape(-1), self._from_loss(loss)  # [k], [k]
+        fresh = self.written_at[index] < self.sampled_at  # [k] still holds the sample drawn
+        index, priority = index[fresh], priority[fresh.cpu()]  # [m], [m]
+        if priority.numel():  # every value a sequential pass assigns counts, the overwritten ones too
+            self.max_priority = max(self.max_priority, float(priority.max()))
         if index.numel() > 1 and torch.unique(index).numel() < index.numel():
             last = dict(zip(index.tolist(), range(index.numel())))  # later positions win
-            pos = torch.tensor(list(last.values()), dtype=torch.long, device=index.device)
-            index, priority = index[pos], priority[pos.cpu()]
-        fresh = self.written_at[index] < self.sampled_at  # [k] still holds the sample drawn
-        self._set(index[fresh], priority[fresh])
+            pos = torch.tensor(list(last.values()), dtype=torch.long)
+            index, priority = index[pos.to(index.device)], priority[pos]
+        self._set(index, priority)
 
     def priorities(self) -> torch.Tensor:
         """Priorities ``p`` [size] of the held samples (float64)."""

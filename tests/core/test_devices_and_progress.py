@@ -123,6 +123,26 @@ def test_the_bar_adds_the_evaluation_of_the_tasks_left():
     assert bar.remaining_seconds() == pytest.approx(4 * 2.0 + 2 * 2.0)
 
 
+def test_a_strategy_s_epochs_are_timed_from_its_task_s_training_time():
+    """A strategy's epochs reach the bar together after its task: each gets an equal share of the
+    task's training time, not the first all of it and the others nothing."""
+
+    class Context:
+        learner = type("L", (), {"reports_epochs": False})()
+
+    bar = ProgressPlugin()
+    bar._epochs, bar._tasks = 3, 2
+    bar.clbench_task_start(Context(), 0)
+    for epoch in range(3):
+        bar.clbench_epoch_end(Context(), 0, epoch, 0.5)
+    bar.clbench_task_end(Context(), 0, 6.0)
+    assert list(bar._epoch_s) == [2.0, 2.0, 2.0] and bar._done == 3
+    assert bar.remaining_seconds() == pytest.approx(3 * 2.0)
+    bar.clbench_task_start(Context(), 1)  # a task it skips (joint, mode final) reports no epoch
+    bar.clbench_task_end(Context(), 1, 0.3)
+    assert list(bar._epoch_s)[-3:] == [pytest.approx(0.1)] * 3 and bar._done == 6
+
+
 def test_a_resumed_run_starts_its_bar_at_the_tasks_done(tmp_path, host):
     class Context:
         run_id, resumed_from = "0" * 16, 2

@@ -172,9 +172,18 @@ def test_a_plugin_whose_registration_raises_is_dropped_as_a_whole(tmp_path):
         @hookimpl
         def clbench_run_start(context):
             context.extras["half_register_ran"] = True
+
+        @hookimpl
+        def clbench_register_commands(cli):
+            @cli.command("half-command")
+            def half_command():
+                print("never shown")
         """,
     )
     common = {"cwd": tmp_path, "pythonpath": tmp_path / "plug"}
+    helped = clb("--plugin", module, "--help", **common)
+    assert helped.returncode == 0 and "half-command" not in helped.stdout, helped.stdout + helped.stderr
+    assert clb("plugins", **common).returncode == 0  # without it: nothing to drop
     listed = clb("plugins", "--plugin", module, **common)
     assert listed.returncode == 0 and "registration broke halfway" in listed.stdout, listed.stderr
     for section, name in (("--model", "half-net"), ("--replay", "half-replay")):

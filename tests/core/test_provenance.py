@@ -40,6 +40,13 @@ def test_commit_of_a_work_tree_its_dirty_state_and_what_is_not_one(tmp_path):
     assert commit_of(repo) == head and len(head) == 40
     (repo / "notes.txt").write_text("untracked\n")
     assert commit_of(repo) == head  # untracked files do not make it dirty
+    (repo / "results").mkdir()
+    (repo / "results" / "report.md").write_text("a committed report\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "results")
+    head = git(repo, "rev-parse", "HEAD")
+    (repo / "results" / "report.md").write_text("regenerated\n")
+    assert commit_of(repo) == head  # committed results are data: regenerating them is not a code change
     (repo / "pkg" / "code.py").write_text("x = 2\n")
     assert commit_of(repo) == head + DIRTY
     assert commit_of(repo / "pkg") is None  # not the top of the tree: an install inside another repo
@@ -69,6 +76,9 @@ def test_a_record_names_the_commit_of_the_code_that_ran(host):
         cfg.apply_set(assignment)
     record_ = execute(resolve(cfg, host.registry), host, results=None).record
     assert record_["versions"]["commit"] == source_commit() == commit_of(package_root())
+    if (package_root() / ".git").exists() and shutil.which("git"):  # run from a checkout (not a wheel)
+        assert record_["versions"]["commit"] is not None
+        assert record_["versions"]["commit"][:40] == git(package_root(), "rev-parse", "HEAD")
 
 
 def test_the_report_names_the_commits_and_the_records_without_one(tmp_path):

@@ -203,3 +203,25 @@ def test_a_sweep_killed_with_sigkill_resumes_each_run_from_its_last_task(tmp_pat
             reference = _run(tmp_path, ["--meta", meta, "--replay", replay, *TINY], f"ref-{meta}-{replay}")
             assert {k: records[reference["run_id"]][k] for k in COMPARED} == {k: reference[k] for k in COMPARED}
     assert not (tmp_path / "r" / "checkpoints").exists()  # the sweep leaves no empty folder behind
+
+
+def test_a_checkpoint_written_while_its_empty_folder_is_removed_still_lands(tmp_path, monkeypatch):
+    """A finished run removes the empty checkpoints folder; another run of the same results folder
+    may be between creating that folder and opening its temp file there: it creates it again."""
+    import clbench.files
+    from clbench.checkpoints import remove_if_empty
+
+    folder = tmp_path / "r" / "checkpoints"
+    real_open = os.open
+    calls = []
+
+    def racing_open(path, flags, mode=0o777):
+        calls.append(path)
+        if len(calls) == 1:
+            remove_if_empty(folder)  # the other run finishes right now
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(clbench.files.os, "open", racing_open)
+    written = clbench.files.write_bytes_atomic(folder / "abc.pt", b"state")
+    assert len(calls) == 2 and written.read_bytes() == b"state"
+    assert [p.name for p in folder.iterdir()] == ["abc.pt"]

@@ -189,6 +189,14 @@ def _modules_loaded(names: list[str]) -> dict[str, bool]:
     return {name: name in sys.modules for name in names}
 
 
+def _commit_at_start() -> tuple[int, str | None]:
+    """Run in a pool worker: whether the commit was looked up before the job (by the fork
+    server's preload), and its value."""
+    from clbench.provenance import source_commit
+
+    return source_commit.cache_info().currsize, source_commit()
+
+
 def _plain(value) -> bool:
     """True when ``value`` holds only plain JSON types (exact types, no subclasses)."""
     if type(value) is dict:
@@ -208,6 +216,9 @@ def test_pool_workers_start_with_torch_and_the_harness_imported():
     names = ["torch", "torch._dynamo", "clbench.harness"]
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         assert pool.submit(_modules_loaded, names).result() == dict.fromkeys(names, True)
+        from clbench.provenance import source_commit
+
+        assert pool.submit(_commit_at_start).result() == (1, source_commit())  # the commit of the start
 
 
 def test_workers_return_records_of_plain_json_types():

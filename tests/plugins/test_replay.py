@@ -158,22 +158,32 @@ def test_prioritized_new_samples_without_loss_get_max_priority_and_overwritten_s
     assert all(buf.priorities()[i] == pytest.approx(0.501, rel=1e-5) for i in set(batch.index.tolist()) - {0})
 
 
-def test_prioritized_slot_drawn_twice_takes_its_last_loss():
+def test_prioritized_slot_drawn_twice_takes_its_last_loss(monkeypatch):
     """Draws are with replacement: a slot replayed twice in one batch gets its later loss, as a
-    sequential pass would give it, not whichever write a scatter happens to apply last."""
+    sequential pass would give it, not whichever write a scatter happens to apply last: the
+    buffer never hands a scatter repeated slots. The largest priority seen counts every value."""
     buf = PrioritizedBuffer(4, 6, (1,), seed=0, eps=1e-3)
     buf.add(ids(0, 4, (1,)), torch.zeros(4, dtype=torch.long), 0, torch.ones(4))
     buf.sample(6, torch.Generator().manual_seed(0))  # marks the slots as drawn
     index = torch.tensor([2, 0, 2, 3, 0, 2])
-    loss = torch.tensor([5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    loss = torch.tensor([5.0, 12.0, 7.0, 8.0, 9.0, 10.0])  # slot 0: 12 first, then 9
+    written = []
+    real_set = buf._set
+
+    def spy(slots, priority):
+        written.append(slots.clone())
+        real_set(slots, priority)
+
+    monkeypatch.setattr(buf, "_set", spy)
     buf.update_priorities(index, loss)
+    assert len(written) == 1 and written[0].numel() == torch.unique(written[0]).numel() == 3
     expected = {}
     for slot, value in zip(index.tolist(), loss.tolist()):
         expected[slot] = value + 1e-3
     got = buf.priorities()
     assert {slot: float(got[slot]) for slot in expected} == pytest.approx(expected)
     assert float(got[1]) == pytest.approx(1.001)  # not drawn: unchanged
-    assert buf.max_priority == pytest.approx(10.001)
+    assert float(got[0]) == pytest.approx(9.001) and buf.max_priority == pytest.approx(12.001)
 
 
 def test_class_balanced_gives_equal_room_to_every_class_seen():
