@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -189,12 +190,13 @@ def _modules_loaded(names: list[str]) -> dict[str, bool]:
     return {name: name in sys.modules for name in names}
 
 
-def _commit_at_start() -> tuple[int, str | None]:
+def _commit_at_start() -> tuple[int, str | None, str]:
     """Run in a pool worker: whether the commit was looked up before the job (by the fork
-    server's preload), and its value."""
-    from clbench.provenance import source_commit
+    server's preload), its value, and the folder the worker's clbench was imported from (the
+    server imports the installed clbench, which under tox is not the checkout the tests import)."""
+    from clbench.provenance import package_root, source_commit
 
-    return source_commit.cache_info().currsize, source_commit()
+    return source_commit.cache_info().currsize, source_commit(), str(package_root())
 
 
 def _plain(value) -> bool:
@@ -216,9 +218,10 @@ def test_pool_workers_start_with_torch_and_the_harness_imported():
     names = ["torch", "torch._dynamo", "clbench.harness"]
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         assert pool.submit(_modules_loaded, names).result() == dict.fromkeys(names, True)
-        from clbench.provenance import source_commit
+        from clbench.provenance import commit_of
 
-        assert pool.submit(_commit_at_start).result() == (1, source_commit())  # the commit of the start
+        looked_up, commit, root = pool.submit(_commit_at_start).result()
+        assert looked_up == 1 and commit == commit_of(Path(root))  # looked up when the server started
 
 
 def test_workers_return_records_of_plain_json_types():
